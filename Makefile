@@ -1,0 +1,28 @@
+# tickforge: every target sets up the virtual environment it needs, then calls the Python CLI.
+PYTHON  ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed-stamp
+BOARD   ?= icebreaker
+
+.PHONY: setup demo test bench formal bitstream flash clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --editable .
+	@touch $(STAMP)
+
+demo: setup
+	$(BIN)/tickforge demo
+
+test: setup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+bench: setup
+	$(BIN)/tickforge bench --output bench.json
+
+clean:
+	rm -rf build .pytest_cache .hypothesis

@@ -1,0 +1,432 @@
+"""Every message tickforge sends or receives, declared once.
+
+The gateware views its buffers through these layouts, the golden model produces and consumes
+values of them, and the host encodes and decodes wire bytes with them (see
+:mod:`tickforge.host.codec`). Nothing else in the project writes down a field offset.
+
+Input (host → FPGA) is NASDAQ TotalView-ITCH 5.0 BinaryFILE framing: a 2-byte big-endian
+length, then the message. Every ITCH 5.0 message type is declared below with its specified
+length; tickforge's own messages (price-level deltas for venues without order ids,
+subscriptions, status requests) use the same 11-byte header and lower-case type letters that
+ITCH leaves unused.
+
+Output (FPGA → host) is a stream of :func:`event_layout` values, one per message that changed
+or reported something, in input order and tagged with the input message's sequence number.
+"""
+
+from amaranth.hdl import unsigned
+from amaranth.lib import data, enum
+
+from .wire import BigEndian, Text
+
+
+__all__ = [
+    "MessageHeader", "ITCH_MESSAGES", "TICKFORGE_MESSAGES", "WIRE_MESSAGES", "MAX_MESSAGE_LENGTH",
+    "Side", "MessageKind", "OrderFields", "DirectoryFields", "ParserCounters", "ParsedMessage",
+    "PARSED_BODY", "EventKind", "BookFlags", "Level", "BookCounters", "EVENT_BODY",
+    "book_update_layout", "event_layout", "input_beat_layout",
+]
+
+
+class MessageHeader(data.Struct):
+    """The 11 bytes that open every ITCH 5.0 message (and every tickforge input message)."""
+    message_type:    Text(1)
+    stock_locate:    BigEndian(2)
+    tracking_number: BigEndian(2)
+    timestamp:       BigEndian(6)  # nanoseconds since midnight
+
+
+# --- NASDAQ TotalView-ITCH 5.0, in the order of the specification -------------------------------
+
+class SystemEvent(data.Struct):                          # S
+    header:     MessageHeader
+    event_code: Text(1)
+
+
+class StockDirectory(data.Struct):                       # R
+    header:                          MessageHeader
+    stock:                           Text(8)
+    market_category:                 Text(1)
+    financial_status_indicator:      Text(1)
+    round_lot_size:                  BigEndian(4)
+    round_lots_only:                 Text(1)
+    issue_classification:            Text(1)
+    issue_sub_type:                  Text(2)
+    authenticity:                    Text(1)
+    short_sale_threshold_indicator:  Text(1)
+    ipo_flag:                        Text(1)
+    luld_reference_price_tier:       Text(1)
+    etp_flag:                        Text(1)
+    etp_leverage_factor:             BigEndian(4)
+    inverse_indicator:               Text(1)
+
+
+class StockTradingAction(data.Struct):                   # H
+    header:        MessageHeader
+    stock:         Text(8)
+    trading_state: Text(1)
+    reserved:      Text(1)
+    reason:        Text(4)
+
+
+class RegSHORestriction(data.Struct):                    # Y
+    header:         MessageHeader
+    stock:          Text(8)
+    reg_sho_action: Text(1)
+
+
+class MarketParticipantPosition(data.Struct):            # L
+    header:                   MessageHeader
+    mpid:                     Text(4)
+    stock:                    Text(8)
+    primary_market_maker:     Text(1)
+    market_maker_mode:        Text(1)
+    market_participant_state: Text(1)
+
+
+class MWCBDeclineLevel(data.Struct):                     # V
+    header: MessageHeader
+    level1: BigEndian(8)
+    level2: BigEndian(8)
+    level3: BigEndian(8)
+
+
+class MWCBStatus(data.Struct):                           # W
+    header:         MessageHeader
+    breached_level: Text(1)
+
+
+class IPOQuotingPeriodUpdate(data.Struct):               # K
+    header:                          MessageHeader
+    stock:                           Text(8)
+    ipo_quotation_release_time:      BigEndian(4)
+    ipo_quotation_release_qualifier: Text(1)
+    ipo_price:                       BigEndian(4)
+
+
+class LULDAuctionCollar(data.Struct):                    # J
+    header:                         MessageHeader
+    stock:                          Text(8)
+    auction_collar_reference_price: BigEndian(4)
+    upper_auction_collar_price:     BigEndian(4)
+    lower_auction_collar_price:     BigEndian(4)
+    auction_collar_extension:       BigEndian(4)
+
+
+class OperationalHalt(data.Struct):                      # h
+    header:                  MessageHeader
+    stock:                   Text(8)
+    market_code:             Text(1)
+    operational_halt_action: Text(1)
+
+
+class AddOrder(data.Struct):                             # A
+    header:                 MessageHeader
+    order_reference_number: BigEndian(8)
+    buy_sell_indicator:     Text(1)
+    shares:                 BigEndian(4)
+    stock:                  Text(8)
+    price:                  BigEndian(4)
+
+
+class AddOrderMPID(data.Struct):                         # F
+    header:                 MessageHeader
+    order_reference_number: BigEndian(8)
+    buy_sell_indicator:     Text(1)
+    shares:                 BigEndian(4)
+    stock:                  Text(8)
+    price:                  BigEndian(4)
+    attribution:            Text(4)
+
+
+class OrderExecuted(data.Struct):                        # E
+    header:                 MessageHeader
+    order_reference_number: BigEndian(8)
+    executed_shares:        BigEndian(4)
+    match_number:           BigEndian(8)
+
+
+class OrderExecutedWithPrice(data.Struct):               # C
+    header:                 MessageHeader
+    order_reference_number: BigEndian(8)
+    executed_shares:        BigEndian(4)
+    match_number:           BigEndian(8)
+    printable:              Text(1)
+    execution_price:        BigEndian(4)
+
+
+class OrderCancel(data.Struct):                          # X
+    header:                 MessageHeader
+    order_reference_number: BigEndian(8)
+    cancelled_shares:       BigEndian(4)
+
+
+class OrderDelete(data.Struct):                          # D
+    header:                 MessageHeader
+    order_reference_number: BigEndian(8)
+
+
+class OrderReplace(data.Struct):                         # U
+    header:                          MessageHeader
+    original_order_reference_number: BigEndian(8)
+    new_order_reference_number:      BigEndian(8)
+    shares:                          BigEndian(4)
+    price:                           BigEndian(4)
+
+
+class Trade(data.Struct):                                # P
+    header:                 MessageHeader
+    order_reference_number: BigEndian(8)
+    buy_sell_indicator:     Text(1)
+    shares:                 BigEndian(4)
+    stock:                  Text(8)
+    price:                  BigEndian(4)
+    match_number:           BigEndian(8)
+
+
+class CrossTrade(data.Struct):                           # Q
+    header:       MessageHeader
+    shares:       BigEndian(8)
+    stock:        Text(8)
+    cross_price:  BigEndian(4)
+    match_number: BigEndian(8)
+    cross_type:   Text(1)
+
+
+class BrokenTrade(data.Struct):                          # B
+    header:       MessageHeader
+    match_number: BigEndian(8)
+
+
+class NOII(data.Struct):                                 # I
+    header:                    MessageHeader
+    paired_shares:             BigEndian(8)
+    imbalance_shares:          BigEndian(8)
+    imbalance_direction:       Text(1)
+    stock:                     Text(8)
+    far_price:                 BigEndian(4)
+    near_price:                BigEndian(4)
+    current_reference_price:   BigEndian(4)
+    cross_type:                Text(1)
+    price_variation_indicator: Text(1)
+
+
+class RetailPriceImprovementIndicator(data.Struct):      # N
+    header:        MessageHeader
+    stock:         Text(8)
+    interest_flag: Text(1)
+
+
+class DirectListingCapitalRaise(data.Struct):            # O
+    header:                   MessageHeader
+    stock:                    Text(8)
+    open_eligibility_status:  Text(1)
+    minimum_allowable_price:  BigEndian(4)
+    maximum_allowable_price:  BigEndian(4)
+    near_execution_price:     BigEndian(4)
+    near_execution_time:      BigEndian(8)
+    lower_price_range_collar: BigEndian(4)
+    upper_price_range_collar: BigEndian(4)
+
+
+ITCH_MESSAGES = {
+    b"S": SystemEvent, b"R": StockDirectory, b"H": StockTradingAction, b"Y": RegSHORestriction,
+    b"L": MarketParticipantPosition, b"V": MWCBDeclineLevel, b"W": MWCBStatus,
+    b"K": IPOQuotingPeriodUpdate, b"J": LULDAuctionCollar, b"h": OperationalHalt,
+    b"A": AddOrder, b"F": AddOrderMPID, b"E": OrderExecuted, b"C": OrderExecutedWithPrice,
+    b"X": OrderCancel, b"D": OrderDelete, b"U": OrderReplace, b"P": Trade, b"Q": CrossTrade,
+    b"B": BrokenTrade, b"I": NOII, b"N": RetailPriceImprovementIndicator,
+    b"O": DirectListingCapitalRaise,
+}
+"""ITCH 5.0 message type → layout. A message's specified length is its layout's size in bytes."""
+
+
+# --- tickforge's own input messages --------------------------------------------------------------
+# The header's stock_locate names the book (venue × instrument) a message is for.
+
+class LevelUpdate(data.Struct):                          # l
+    """Set one price level of a book without order ids: quantity 0 removes the level."""
+    header:   MessageHeader
+    side:     Text(1)        # b"B" bid, b"S" ask, as ITCH's buy_sell_indicator
+    price:    BigEndian(4)
+    quantity: BigEndian(4)
+
+
+class Subscribe(data.Struct):                            # s
+    """Track the book of ``header.stock_locate`` in book slot ``slot``."""
+    header: MessageHeader
+    slot:   BigEndian(1)
+
+
+class StatusRequest(data.Struct):                        # y
+    """Ask for a status event carrying ``tag`` and every counter, after all earlier messages."""
+    header: MessageHeader
+    tag:    BigEndian(4)
+
+
+TICKFORGE_MESSAGES = {b"l": LevelUpdate, b"s": Subscribe, b"y": StatusRequest}
+
+WIRE_MESSAGES = {**ITCH_MESSAGES, **TICKFORGE_MESSAGES}
+"""Every message type the parser knows, ITCH and tickforge's own."""
+
+MAX_MESSAGE_LENGTH = max(layout.as_shape().size // 8 for layout in WIRE_MESSAGES.values())
+
+
+# --- parser → book ------------------------------------------------------------------------------
+
+class Side(enum.Enum, shape=1):
+    BID = 0  # buy orders, wire b"B"
+    ASK = 1  # sell orders, wire b"S"
+
+
+class MessageKind(enum.Enum, shape=4):
+    """What a parsed message asks of the kernels after the parser."""
+    ADD       = 0   # A, F
+    EXECUTE   = 1   # E; C with execute_price set
+    CANCEL    = 2   # X
+    DELETE    = 3   # D
+    REPLACE   = 4   # U
+    TRADE     = 5   # P, Q: a trade against no displayed order
+    LEVEL     = 6   # l
+    DIRECTORY = 7   # R
+    SYSTEM    = 8   # S
+    SUBSCRIBE = 9   # s
+    STATUS    = 10  # y
+
+
+class OrderFields(data.Struct):
+    ref:           64  # order reference number (U: the original order)
+    new_ref:       64  # U: the replacing order
+    side:          Side
+    shares:        32  # A/F/U/P/Q/l shares; E/C executed; X cancelled
+    price:         32  # A/F/U/P/Q/l price; C execution price
+    has_price:     1   # C: trades at its own price, not the order's
+    printable:     1   # E/P/Q: 1; C: printable flag; a trade with 0 here is not volume
+
+
+class ParserCounters(data.Struct):
+    """The parser's counts, carried by a status request so they line up with the book's."""
+    messages:      32  # framed units seen, the status request included
+    skipped:       32  # unknown message types, skipped by their length
+    length_errors: 32  # known types with a length other than specified (or length 0)
+    truncated:     32  # units cut short by a new frame (``first`` beat)
+    bad_fields:    32  # known types with an invalid field (side not B/S, add of 0 shares): dropped
+
+
+class DirectoryFields(data.Struct):
+    stock:          Text(8)
+    round_lot_size: 32
+
+
+class ParsedMessage(data.Struct):
+    """One message as the parser hands it on: the wire's fields converted to numbers."""
+    kind:   MessageKind
+    seq:    32  # index of the message in the input stream, counting every framed unit
+    t_in:   32  # cycle counter when the message's last byte was accepted
+    locate: 16  # header.stock_locate
+    body:   data.UnionLayout({
+        "order":     OrderFields,
+        "directory": DirectoryFields,
+        "code":      unsigned(8),   # S: event code; s: slot
+        "status":    data.StructLayout({"tag": unsigned(32), "parser": ParserCounters}),  # y
+    })
+
+
+PARSED_BODY = {
+    **{kind: "order" for kind in (MessageKind.ADD, MessageKind.EXECUTE, MessageKind.CANCEL,
+                                  MessageKind.DELETE, MessageKind.REPLACE, MessageKind.TRADE,
+                                  MessageKind.LEVEL)},
+    MessageKind.DIRECTORY: "directory", MessageKind.SYSTEM: "code",
+    MessageKind.SUBSCRIBE: "code", MessageKind.STATUS: "status",
+}
+"""Which variant of :class:`ParsedMessage` ``body`` each kind fills."""
+
+
+# --- FPGA → host ------------------------------------------------------------------------------
+
+class EventKind(enum.Enum, shape=4):
+    BOOK      = 0  # a book side changed (A/F/E/C/X/D/U/l); carries the side's top levels
+    TRADE     = 1  # P or Q on a tracked book
+    DIRECTORY = 2  # R, for every locate, tracked or not
+    SYSTEM    = 3  # S
+    STATUS    = 4  # y: every counter
+
+
+class BookFlags(data.Struct):
+    """Why a book update is not simply what the message said; each also has a counter."""
+    duplicate_ref: 1  # an add named a live order: ignored
+    table_full:    1  # an add found its order table set full: order and its shares not booked
+    level_dropped: 1  # a level fell (or was not let) into the book below the tracked depth
+    level_missing: 1  # shares left an order whose price level is not tracked
+    overexecution: 1  # more shares executed or cancelled than the order had: clamped
+    qty_overflow:  1  # a level's quantity would pass 2**32-1: saturated
+
+
+class Level(data.Struct):
+    price:    32
+    quantity: 32  # 0 only for an empty slot past the side's depth
+
+
+class BookCounters(data.Struct):
+    """The book's cumulative counts; each names a way input can be bad or a limit be hit."""
+    unsubscribed:   32  # book messages for locates without a slot
+    unknown_refs:   32  # E/C/X/D/U naming no live order
+    duplicate_refs: 32
+    table_full:     32
+    level_drops:    32
+    level_misses:   32
+    overexecutions: 32
+    qty_overflows:  32
+    config_errors:  32  # subscriptions to a slot that does not exist
+
+
+def book_update_layout(exported_levels):
+    """One side of one book after a message changed it, best level first."""
+    return data.StructLayout({
+        "slot":        unsigned(8),
+        "side":        Side,
+        "cause":       MessageKind,
+        "flags":       BookFlags,
+        "depth":       unsigned(8),   # levels tracked on this side (may exceed exported_levels)
+        "trade_price": unsigned(32),  # E/C: price executed at, else 0
+        "trade_qty":   unsigned(32),  # E/C: shares executed, else 0
+        "levels":      data.ArrayLayout(Level, exported_levels),
+    })
+
+
+def event_layout(exported_levels):
+    """One output event; ``body`` is read according to ``kind``."""
+    return data.StructLayout({
+        "kind":  EventKind,
+        "seq":   unsigned(32),  # the input message's seq
+        "t_in":  unsigned(32),  # cycle the input message's last byte was accepted
+        "t_out": unsigned(32),  # cycle the event was offered at the output
+        "body":  data.UnionLayout({
+            "book":      book_update_layout(exported_levels),
+            "trade":     data.StructLayout({"slot": unsigned(8), "side": Side,
+                                            "price": unsigned(32), "quantity": unsigned(32)}),
+            "directory": data.StructLayout({"locate": unsigned(16),
+                                            "stock": Text(8), "round_lot_size": unsigned(32)}),
+            "system":    data.StructLayout({"code": Text(1)}),
+            "status":    data.StructLayout({"tag": unsigned(32), "parser": ParserCounters,
+                                            "book": BookCounters}),
+        }),
+    })
+
+
+EVENT_BODY = {EventKind.BOOK: "book", EventKind.TRADE: "trade", EventKind.DIRECTORY: "directory",
+              EventKind.SYSTEM: "system", EventKind.STATUS: "status"}
+"""Which variant of an event's ``body`` each kind fills."""
+
+
+def input_beat_layout(width_bytes):
+    """One beat of the input byte stream: up to ``width_bytes`` bytes, first byte in lane 0.
+
+    ``first`` marks a beat that starts a new unit at lane 0 (the start of a link frame): any
+    partial unit before it is discarded and counted as truncated, so the parser realigns on it.
+    """
+    return data.StructLayout({
+        "data":  data.ArrayLayout(unsigned(8), width_bytes),
+        "count": unsigned(max(1, width_bytes.bit_length())),  # bytes valid, 1..width_bytes
+        "first": unsigned(1),
+    })
