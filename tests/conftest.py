@@ -1,0 +1,26 @@
+"""Shared test fixtures: where the bundled slices and the full real-data files live."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+REPO = Path(__file__).resolve().parent.parent
+TEST_DATA = REPO / "tests" / "data"
+"""Small slices of real data, committed so a fresh clone can test without anything else."""
+
+SHARED_DATA = Path(os.environ.get("TICKFORGE_SHARED_DATA", REPO.parent / "shared" / "data"))
+"""The full real-data files (see its README); absent on most machines."""
+
+
+@pytest.fixture
+def shared_data():
+    """Path of a file under the full real-data folder; skips the test when it is absent."""
+    def locate(relative):
+        path = SHARED_DATA / relative
+        if not path.exists():
+            pytest.skip(f"full real-data file {path} is absent "
+                        f"(set TICKFORGE_SHARED_DATA to the folder holding it)")
+        return path
+    return locate
