@@ -24,3 +24,13 @@ def shared_data():
                         f"(set TICKFORGE_SHARED_DATA to the folder holding it)")
         return path
     return locate
+
+
+@pytest.fixture
+def seed(request):
+    """The seed of a test's random streams: ``$TICKFORGE_SEED`` if set, else fixed per test so
+    runs are reproducible; printed so a failure can be replayed."""
+    import zlib
+    value = int(os.environ.get("TICKFORGE_SEED", zlib.crc32(request.node.nodeid.encode())))
+    print(f"seed={value} (replay with TICKFORGE_SEED={value})")
+    return value

@@ -32,6 +32,7 @@ non-printable C carries 0 shares. Each flag raised by a message adds 1 to its co
 """
 
 from ...hdl.layouts import MessageKind, EventKind, Side
+from ...hdl.book.levels import LevelOp
 from ..protocol import event_codec
 
 
@@ -97,6 +98,18 @@ class BookModel:
                                 book=self._BookCounters(**self.counters))
             return self._event(EventKind.STATUS, message, body)
         raise ValueError(f"the book has no rule for {kind}")
+
+    def apply_level_op(self, levels, side, op, price, quantity):
+        """One level operation on a side (a list of [price, quantity], best first), as the
+        gateware's ``SideUpdate`` does it; returns the set of flags it raised."""
+        flags = set()
+        if op == LevelOp.ADD:
+            self._add_shares(levels, side, price, quantity, flags)
+        elif op == LevelOp.REMOVE:
+            self._remove_shares(levels, price, quantity, flags)
+        else:
+            self._set_level(levels, side, price, quantity, flags)
+        return flags
 
     def side_levels(self, slot, side):
         """The tracked levels of one side as (price, quantity) tuples, best first."""

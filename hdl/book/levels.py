@@ -1,0 +1,142 @@
+"""One side of a price-level book, and the single combinational step that changes it."""
+
+from amaranth.hdl import Module, Signal, Mux, Const, Value
+from amaranth.lib import data, enum, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..layouts import Side, Level
+
+
+__all__ = ["LevelOp", "side_layout", "SideUpdate"]
+
+
+class LevelOp(enum.Enum, shape=2):
+    ADD    = 0  # add shares at a price, inserting the level if it is new
+    REMOVE = 1  # remove shares at a price, deleting the level when it empties
+    SET    = 2  # set a level's quantity outright; 0 deletes it
+
+
+def side_layout(tracked_levels):
+    """A book side as stored: ``count`` levels, best first; entries past ``count`` are zero."""
+    return data.StructLayout({
+        "count":  range(tracked_levels + 1),
+        "levels": data.ArrayLayout(Level, tracked_levels),
+    })
+
+
+class SideUpdate(wiring.Component):
+    """Applies one :class:`LevelOp` to one book side, combinationally.
+
+    Bids are kept by falling price and asks by rising price. Because a side is sorted, the
+    levels better than the operation's price form a prefix, so the insert position is where that
+    prefix ends and every output level is a 3-way choice (keep, new, neighbour): no adders or
+    priority encoders in the data path, only one 32-bit comparison per level.
+
+    Flags, as the golden model (``host/model/book.py``) defines them: ``dropped`` when a level
+    falls off the tracked depth or a new price is worse than every level of a full side;
+    ``missing`` when shares are removed from an absent level or from a level holding fewer;
+    ``overflow`` when an add would pass 2**32-1 (the quantity saturates). Removing 0 shares and
+    setting an absent level to 0 change nothing.
+    """
+
+    def __init__(self, tracked_levels):
+        self.tracked_levels = tracked_levels
+        super().__init__({
+            "side":     In(Side),
+            "op":       In(LevelOp),
+            "price":    In(32),
+            "quantity": In(32),
+            "before":   In(side_layout(tracked_levels)),
+            "after":    Out(side_layout(tracked_levels)),
+            "dropped":  Out(1),
+            "missing":  Out(1),
+            "overflow": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        count = self.tracked_levels
+        levels = self.before.levels
+
+        valid = [i < self.before.count for i in range(count)]
+        better = Signal(count)   # a prefix: the levels that stay ahead of the price
+        match = Signal(count)    # at most one level holds the price
+        for i in range(count):
+            price_i = levels[i].price
+            ahead = Mux(self.side == Side.BID, price_i > self.price, price_i < self.price)
+            m.d.comb += [
+                better[i].eq(valid[i] & ahead),
+                match[i].eq(valid[i] & (price_i == self.price)),
+            ]
+        present = match.any()
+        at = [~better[i] & (better[i - 1] if i else 1) for i in range(count)]  # insert position
+        full = self.before.count == count
+
+        matched_qty = Const(0, 32)
+        for i in range(count):  # one-hot select of the matching level's quantity
+            matched_qty = matched_qty | Mux(match[i], levels[i].quantity, 0)
+        total = Signal(33)
+        m.d.comb += total.eq(matched_qty + self.quantity)
+
+        new_level = Signal(Level)
+        m.d.comb += new_level.price.eq(self.price)
+        zero = Const(0, Level.as_shape().size)
+        raw = [Value.cast(level) for level in levels]
+
+        def inserted(i):
+            return Mux(better[i], raw[i], Mux(at[i], Value.cast(new_level),
+                                              raw[i - 1] if i else zero))
+
+        def removed(i):
+            return Mux(better[i], raw[i], raw[i + 1] if i + 1 < count else zero)
+
+        def modified(i):
+            return Mux(match[i], Value.cast(new_level), raw[i])
+
+        def write(choose, count_after):
+            m.d.comb += self.after.count.eq(count_after)
+            for i in range(count):
+                m.d.comb += self.after.levels[i].eq(choose(i))
+
+        def insert():
+            m.d.comb += new_level.quantity.eq(self.quantity)
+            m.d.comb += self.dropped.eq(full)
+            with m.If(~better.all()):  # else worse than every level of a full side: not kept
+                write(inserted, Mux(full, count, self.before.count + 1))
+
+        def delete():
+            write(removed, self.before.count - 1)
+
+        def modify(quantity):
+            m.d.comb += new_level.quantity.eq(quantity)
+            write(modified, self.before.count)
+
+        m.d.comb += self.after.eq(self.before)
+        with m.Switch(self.op):
+            with m.Case(LevelOp.ADD):
+                with m.If(present):
+                    with m.If(total[32]):
+                        m.d.comb += self.overflow.eq(1)
+                        modify(Const((1 << 32) - 1, 32))
+                    with m.Else():
+                        modify(total[:32])
+                with m.Else():
+                    insert()
+            with m.Case(LevelOp.REMOVE):
+                with m.If(self.quantity != 0):
+                    with m.If(~present):
+                        m.d.comb += self.missing.eq(1)
+                    with m.Elif(matched_qty > self.quantity):
+                        modify(matched_qty - self.quantity)
+                    with m.Else():
+                        m.d.comb += self.missing.eq(matched_qty < self.quantity)
+                        delete()
+            with m.Case(LevelOp.SET):
+                with m.If(present):
+                    with m.If(self.quantity != 0):
+                        modify(self.quantity)
+                    with m.Else():
+                        delete()
+                with m.Elif(self.quantity != 0):
+                    insert()
+        return m

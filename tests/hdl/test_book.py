@@ -1,0 +1,211 @@
+"""The order book kernel against the golden model, in the Amaranth simulator."""
+
+import random
+
+import pytest
+from amaranth.sim import Simulator
+
+from tickforge.hdl.config import CoreConfig
+from tickforge.hdl.layouts import MessageKind, Side, ParsedMessage, PARSED_BODY, EventKind
+from tickforge.hdl.book.book import OrderBook
+from tickforge.host.model.book import BookModel
+from tickforge.host.protocol import PARSED, event_codec
+
+from support.streams import to_fields, drive, collect, as_int
+
+
+_Parsed = PARSED.records["Parsed"]
+_Order = PARSED.records["OrderFields"]
+_Directory = PARSED.records["DirectoryFields"]
+_Status = PARSED.records["status"]
+_ParserCounters = PARSED.records["ParserCounters"]
+
+SMALL = CoreConfig(width=8, symbols=3, order_sets=8, order_ways=2, tracked_levels=4,
+                   exported_levels=3)
+
+
+def random_messages(rng, config, count, locates=(7, 8, 9, 7, 8, 9, 10)):
+    """A message mix that reaches every rule: duplicates, full sets, unknown references,
+    overexecutions, levels past the tracked depth, saturating quantities, bad slots."""
+    live = []
+    messages = []
+    prices = [100 + i for i in range(3 * config.tracked_levels)]
+
+    def order(**fields):
+        base = dict(ref=0, new_ref=0, side=Side.BID, shares=0, price=0, has_price=0, printable=0)
+        base.update(fields)
+        return _Order(**base)
+
+    def scripted():
+        """A prologue that raises every flag and counter once, whatever the seed."""
+        top = (1 << 32) - 1
+        yield MessageKind.SUBSCRIBE, 7, 0
+        yield MessageKind.SUBSCRIBE, 8, 1
+        yield MessageKind.SUBSCRIBE, 9, 2
+        yield MessageKind.SUBSCRIBE, 9, config.symbols + 5                 # config error
+        yield MessageKind.LEVEL, 7, order(side=Side.BID, price=100, shares=top)
+        yield MessageKind.ADD, 7, order(ref=1, side=Side.BID, price=100, shares=5)  # overflow
+        yield MessageKind.EXECUTE, 7, order(ref=999, shares=1)            # unknown reference
+        yield MessageKind.ADD, 7, order(ref=1, side=Side.ASK, price=100, shares=5)  # duplicate
+        yield MessageKind.CANCEL, 7, order(ref=1, shares=10)              # overexecution
+        for price in range(101, 101 + config.tracked_levels + 1):         # level dropped
+            yield MessageKind.LEVEL, 8, order(side=Side.ASK, price=price, shares=3)
+        yield MessageKind.ADD, 8, order(ref=2, side=Side.BID, price=90, shares=10)
+        yield MessageKind.LEVEL, 8, order(side=Side.BID, price=90, shares=0)
+        yield MessageKind.DELETE, 8, order(ref=2)                         # level missing
+        for way in range(config.order_ways + 1):                          # table full
+            yield MessageKind.ADD, 9, order(ref=3 + way * config.order_sets, side=Side.BID,
+                                            price=95, shares=1)
+        yield MessageKind.ADD, 99, order(ref=50, side=Side.BID, price=95, shares=1)  # unsubscribed
+
+    for kind, locate, body in scripted():
+        messages.append(_Parsed(kind=kind, seq=len(messages), t_in=0, locate=locate, body=body))
+    for seq in range(len(messages), count):
+        roll = rng.random()
+        locate = rng.choice(locates)
+        ref = rng.choice(live) if live and rng.random() < 0.8 else rng.randrange(1, 40)
+        if roll < 0.01:
+            kind, body = MessageKind.SUBSCRIBE, rng.choice([0, 1, 2, 2, config.symbols + 1])
+        elif roll < 0.40:
+            ref = rng.randrange(1, 40)
+            kind, body = MessageKind.ADD, order(
+                ref=ref, side=rng.choice(list(Side)), price=rng.choice(prices),
+                shares=rng.choice([1, 100, 1 << 31, rng.randrange(1, 1 << 32)]))
+            live.append(ref)
+        elif roll < 0.52:
+            kind, body = MessageKind.EXECUTE, order(
+                ref=ref, shares=rng.choice([0, 1, 50, 5000]), printable=rng.randrange(2),
+                has_price=int(rng.random() < 0.3), price=rng.choice(prices))
+        elif roll < 0.62:
+            kind, body = MessageKind.CANCEL, order(ref=ref, shares=rng.choice([1, 30, 1 << 31]))
+        elif roll < 0.72:
+            kind, body = MessageKind.DELETE, order(ref=ref)
+        elif roll < 0.80:
+            new_ref = rng.randrange(1, 40)
+            kind, body = MessageKind.REPLACE, order(ref=ref, new_ref=new_ref,
+                                                    price=rng.choice(prices),
+                                                    shares=rng.randrange(1, 500))
+            live.append(new_ref)
+        elif roll < 0.88:
+            kind, body = MessageKind.LEVEL, order(side=rng.choice(list(Side)),
+                                                  price=rng.choice(prices),
+                                                  shares=rng.choice([0, 1, 77, (1 << 32) - 1]))
+        elif roll < 0.91:
+            kind, body = MessageKind.TRADE, order(side=rng.choice(list(Side)),
+                                                  price=rng.choice(prices), shares=9, printable=1)
+        elif roll < 0.94:
+            kind, body = MessageKind.DIRECTORY, _Directory(stock=b"AMZN    ", round_lot_size=100)
+        elif roll < 0.96:
+            kind, body = MessageKind.SYSTEM, ord("O")
+        else:
+            kind, body = MessageKind.STATUS, _Status(
+                tag=seq, parser=_ParserCounters(*(rng.randrange(1 << 32) for _ in range(5))))
+        messages.append(_Parsed(kind=kind, seq=seq, t_in=rng.randrange(1 << 32), locate=locate,
+                                body=body))
+    return messages
+
+
+def untimed(event):
+    return event._replace(t_out=0)
+
+
+def run_book(config, messages, *, idle=0.0, backpressure=0.0, seed=0):
+    model = BookModel(config)
+    expected = [e for e in (model.process(m) for m in messages) if e is not None]
+    dut = OrderBook(config)
+    codec = event_codec(config.exported_levels)
+    tags = {"body": ("kind", PARSED_BODY)}
+    result = {}
+
+    async def clock(ctx):
+        cycle = 0
+        async for _ in ctx.tick():
+            cycle += 1
+            ctx.set(dut.now, cycle)
+
+    async def source(ctx):
+        await drive(ctx, dut.i, [to_fields(m, tags) for m in messages], idle=idle,
+                    rng=random.Random(seed))
+
+    async def sink(ctx):
+        result["events"] = await collect(ctx, dut.o, len(expected), backpressure=backpressure,
+                                         rng=random.Random(seed + 1))
+        for _ in range(20):  # nothing more may come out
+            assert not ctx.get(dut.o.valid)
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_process(clock)
+    sim.add_testbench(source)
+    sim.add_testbench(sink)
+    sim.run()
+    got = [codec.decode(raw) for raw in result["events"]]
+    return expected, got, model
+
+
+@pytest.mark.parametrize("idle,backpressure", [(0.0, 0.0), (0.3, 0.0), (0.0, 0.5), (0.4, 0.4)])
+def test_book_matches_model_on_random_messages(idle, backpressure, seed):
+    messages = random_messages(random.Random(seed), SMALL, 1500)
+    expected, got, model = run_book(SMALL, messages, idle=idle, backpressure=backpressure,
+                                    seed=seed)
+    assert len(got) == len(expected)
+    for want, have in zip(expected, got):
+        assert untimed(have) == want, f"seq {want.seq}"
+    counters = model.counters  # the mix really reached every rule
+    for name in ("unsubscribed", "unknown_refs", "duplicate_refs", "table_full", "level_drops",
+                 "level_misses", "overexecutions", "qty_overflows", "config_errors"):
+        assert counters[name] > 0, name
+
+
+def test_book_takes_a_message_every_cycle_with_two_cycle_latency():
+    config = CoreConfig(symbols=2, order_sets=64, order_ways=2, tracked_levels=8,
+                        exported_levels=4)
+    rng = random.Random(3)
+    messages = [_Parsed(kind=MessageKind.SUBSCRIBE, seq=0, t_in=0, locate=5, body=0)]
+    for ref in range(1, 120):
+        kind = rng.choice([MessageKind.ADD, MessageKind.ADD, MessageKind.EXECUTE,
+                           MessageKind.CANCEL, MessageKind.DELETE, MessageKind.LEVEL])
+        body = _Order(ref=ref if kind == MessageKind.ADD else rng.randrange(1, ref + 1),
+                      new_ref=0, side=rng.choice(list(Side)), shares=rng.randrange(1, 300),
+                      price=rng.randrange(100, 110), has_price=0, printable=1)
+        messages.append(_Parsed(kind=kind, seq=len(messages), t_in=0, locate=5, body=body))
+    model = BookModel(config)
+    expected = {e.seq: e for e in (model.process(m) for m in messages) if e is not None}
+    dut = OrderBook(config)
+    codec = event_codec(config.exported_levels)
+    accepted = {}
+    events = []
+
+    async def clock(ctx):
+        cycle = 0
+        async for _ in ctx.tick():
+            cycle += 1
+            ctx.set(dut.now, cycle)
+
+    async def source(ctx):
+        ctx.set(dut.o.ready, 1)
+        for message in messages:
+            ctx.set(dut.i.payload, to_fields(message, {"body": ("kind", PARSED_BODY)}))
+            ctx.set(dut.i.valid, 1)
+            _, _, ready, now, o_valid, o_payload = await ctx.tick().sample(
+                dut.i.ready, dut.now, dut.o.valid, dut.o.payload)
+            assert ready, "the book back-pressured"
+            accepted[message.seq] = now
+            if o_valid:
+                events.append(codec.decode(as_int(o_payload)))
+        ctx.set(dut.i.valid, 0)
+        for _ in range(4):
+            _, _, o_valid, o_payload = await ctx.tick().sample(dut.o.valid, dut.o.payload)
+            if o_valid:
+                events.append(codec.decode(as_int(o_payload)))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_process(clock)
+    sim.add_testbench(source)
+    sim.run()
+    assert [e.seq for e in events] == sorted(expected)
+    for event in events:
+        assert event._replace(t_out=0) == expected[event.seq]
+        assert event.t_out - accepted[event.seq] == 2, f"latency of seq {event.seq}"
