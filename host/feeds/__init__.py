@@ -1,0 +1,7 @@
+"""Readers and writers for the market-data files tickforge replays.
+
+- :mod:`.itch` — NASDAQ TotalView-ITCH 5.0 BinaryFILE (plain or gzip): framed units exactly as
+  the gateware consumes them, decoded messages, a writer and the stock directory.
+- :mod:`.lobster` — LOBSTER message/order-book files and their conversion to an ITCH unit
+  stream that rebuilds LOBSTER's book in the golden model and the gateware.
+"""
