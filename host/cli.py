@@ -40,7 +40,7 @@ def _count_rows(day):
 def cmd_verify_lobster(args):
     from .feeds.lobster import LobsterDay
     from .transport import open_transport
-    from .verify import verify_lobster
+    from .verify.lobster import verify_lobster
 
     config = CoreConfig()
     day = LobsterDay(args.messages, args.orderbook)

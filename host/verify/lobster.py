@@ -1,4 +1,4 @@
-"""Replays of real data checked against independent ground truth."""
+"""LOBSTER days replayed through a target and checked row by row against their order books."""
 
 import collections
 import itertools
@@ -6,9 +6,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from ..hdl.layouts import EventKind, Side
-from .feeds.lobster import LobsterDay, LobsterToItch
-from .protocol import encode
+from ...hdl.layouts import EventKind, Side
+from ..feeds.lobster import LobsterDay, LobsterToItch
+from ..protocol import encode
 
 
 __all__ = ["LobsterCheck", "verify_lobster", "SEND_CHUNK"]
