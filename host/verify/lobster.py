@@ -95,7 +95,7 @@ def verify_lobster(source, orderbook=None, *, transport, levels=None, progress=N
         while pending and pending[0][0] < seq:
             _, row, book = pending.popleft()
             got = {side: [level for level in sides[side][:levels]] for side in Side}
-            want = {side: list(book.levels(side)[:levels]) for side in Side}
+            want = {Side.BID: list(book.bids[:levels]), Side.ASK: list(book.asks[:levels])}
             result.rows += 1
             if got == want:
                 result.matched += 1
