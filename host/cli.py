@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from ..hdl.config import CoreConfig
+from ..hdl.layouts import Side
 
 
 __all__ = ["main"]
@@ -56,8 +57,8 @@ def cmd_verify_lobster(args):
     finally:
         close()
     for row, want, got in result.mismatches:
-        print(f"row {row}: expected bids {want[0]} asks {want[1]}")
-        print(f"{'':>{len(str(row)) + 5}} got      bids {got[0]} asks {got[1]}")
+        print(f"row {row}: expected bids {want[Side.BID]} asks {want[Side.ASK]}")
+        print(f"{'':>{len(str(row)) + 5}} got      bids {got[Side.BID]} asks {got[Side.ASK]}")
     print(f"seeded levels: {result.seeded_levels} "
           f"(row 0: {result.initial_seeds}, re-seeded later: {result.reseeds})")
     seconds = max(result.wall_seconds, 1e-9)
