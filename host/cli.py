@@ -38,24 +38,29 @@ def _count_rows(day):
     return sum(1 for _ in day.messages())
 
 
-def cmd_verify_lobster(args):
+def _verify_lobster(target, messages, orderbook=None, levels=None):
     from .feeds.lobster import LobsterDay
     from .transport import open_transport
     from .verify.lobster import verify_lobster
 
     config = CoreConfig()
-    day = LobsterDay(args.messages, args.orderbook)
+    day = LobsterDay(messages, orderbook)
     total = _count_rows(day)
-    levels = day.levels if args.levels is None else args.levels
+    levels = day.levels if levels is None else levels
     print(f"{day.ticker} {day.date}: {total} message rows, {day.levels}-level book; "
-          f"checking the top {levels} levels on target '{args.target}'")
+          f"checking the top {levels} levels on target '{target}'")
     update, close = _progress(total, "rows")
     try:
-        with open_transport(args.target, config) as transport:
-            result = verify_lobster(args.messages, args.orderbook, transport=transport,
-                                    levels=args.levels, progress=update)
+        with open_transport(target, config) as transport:
+            result = verify_lobster(messages, orderbook, transport=transport, levels=levels,
+                                    progress=update)
     finally:
         close()
+    _print_lobster_check(result)
+    return result
+
+
+def _print_lobster_check(result):
     for row, want, got in result.mismatches:
         print(f"row {row}: expected bids {want[Side.BID]} asks {want[Side.ASK]}")
         print(f"{'':>{len(str(row)) + 5}} got      bids {got[Side.BID]} asks {got[Side.ASK]}")
@@ -65,14 +70,66 @@ def cmd_verify_lobster(args):
     print(f"units sent: {result.units}; throughput: {result.rows / seconds:,.0f} rows/s, "
           f"{result.units / seconds:,.0f} messages/s ({result.wall_seconds:.1f} s)")
     stats = result.target_stats
-    if "cycles" in stats:
-        print(f"RTL: {stats['cycles']:,} cycles, "
-              f"{stats['cycles'] / max(stats.get('wall_seconds', seconds), 1e-9):,.0f} cycles/s")
+    if "busy_cycles" in stats:
+        print(f"RTL: {stats['busy_cycles']:,} cycles for {result.units:,} messages "
+              f"({stats['busy_cycles'] / max(result.units, 1):.2f} cycles/message)")
     if result.status is not None:
         counters = {**result.status.parser._asdict(), **result.status.book._asdict()}
         print("counters: " + ", ".join(f"{name} {value}" for name, value in counters.items()))
     print(f"rows matched: {result.matched}/{result.rows}")
+
+
+def cmd_verify_lobster(args):
+    result = _verify_lobster(args.target, args.messages, args.orderbook, args.levels)
     return 0 if result.ok else 1
+
+
+def cmd_demo(args):
+    from rich.console import Console
+    from rich.table import Table
+    from .paths import BUNDLED_DATA
+
+    source = BUNDLED_DATA / "lobster" / "LOBSTER_SampleFile_AMZN_2012-06-21_5_lines1-5000.zip"
+    print("tickforge demo: real NASDAQ data (LOBSTER AMZN 2012-06-21) through the simulated "
+          "FPGA\n")
+    result = _verify_lobster("sim", source)
+    table = Table(title="final book (AMZN, top 5)")
+    for column in ("bid size", "bid", "ask", "ask size"):
+        table.add_column(column, justify="right")
+    bids, asks = result.book.get(Side.BID, []), result.book.get(Side.ASK, [])
+    for level in range(5):
+        bid = bids[level] if level < len(bids) else None
+        ask = asks[level] if level < len(asks) else None
+        table.add_row(f"{bid[1]:,}" if bid else "", f"{bid[0] / 10000:.2f}" if bid else "",
+                      f"{ask[0] / 10000:.2f}" if ask else "", f"{ask[1]:,}" if ask else "")
+    Console().print(table)
+    print(f"rows matched: {result.matched}/{result.rows}")
+    return 0 if result.ok else 1
+
+
+def cmd_bench(args):
+    import json
+    from .bench import lobster_stream, bench_core, machine
+    from .paths import full_or_bundled
+
+    source, kind = full_or_bundled(
+        "lobster/LOBSTER_SampleFile_AMZN_2012-06-21_5.zip",
+        "lobster/LOBSTER_SampleFile_AMZN_2012-06-21_5_lines1-5000.zip")
+    print(f"bench: {source} ({kind}), converting to ITCH ...", file=sys.stderr)
+    stream, messages = lobster_stream(source)
+    print(f"bench: {messages:,} messages, {len(stream):,} bytes; RTL, then golden model ...",
+          file=sys.stderr)
+    figures = bench_core(stream, messages)
+    figures = {**figures, "data": {"source": str(source), "kind": kind}, "machine": machine()}
+    args.output.write_text(json.dumps(figures, indent=2) + "\n")
+    rtl, model = figures["rtl"], figures["model"]
+    print(f"RTL: {rtl['cycles']:,} cycles for {rtl['messages']:,} messages; input bound "
+          f"{rtl['input_bound_cycles']:,} ({rtl['input_bound_fraction']:.1%} of it reached); "
+          f"latency {rtl['latency_cycles']}")
+    print(f"speed: RTL {rtl['messages_per_second']:,} msg/s, model "
+          f"{model['messages_per_second']:,} msg/s (ratio {figures['rtl_over_model_speed']})")
+    print(f"wrote {args.output}")
+    return 0
 
 
 def build_parser():
@@ -95,6 +152,17 @@ def build_parser():
     verify.add_argument("orderbook", type=_existing_file, nargs="?", default=None,
                         metavar="ORDERBOOK_CSV")
     verify.set_defaults(run=cmd_verify_lobster)
+
+    demo = commands.add_parser("demo", help="replay bundled real data through the simulated FPGA")
+    demo.set_defaults(run=cmd_demo)
+
+    bench = commands.add_parser(
+        "bench", help="benchmark the RTL and the golden model side by side; write JSON",
+        description="Replay the full AMZN 5-level LOBSTER day (or the bundled slice when the "
+                    "full file is absent) through the RTL at 64-bit width and through the "
+                    "golden model, in one run.")
+    bench.add_argument("--output", type=Path, default=Path("bench.json"), metavar="JSON")
+    bench.set_defaults(run=cmd_bench)
     return parser
 
 

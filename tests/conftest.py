@@ -1,17 +1,10 @@
 """Shared test fixtures: where the bundled slices and the full real-data files live."""
 
 import os
-from pathlib import Path
 
 import pytest
 
-
-REPO = Path(__file__).resolve().parent.parent
-TEST_DATA = REPO / "tests" / "data"
-"""Small slices of real data, committed so a fresh clone can test without anything else."""
-
-SHARED_DATA = Path(os.environ.get("TICKFORGE_SHARED_DATA", REPO.parent / "shared" / "data"))
-"""The full real-data files (see its README); absent on most machines."""
+from tickforge.host.paths import REPO, BUNDLED_DATA as TEST_DATA, SHARED_DATA
 
 
 @pytest.fixture

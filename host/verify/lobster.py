@@ -33,6 +33,7 @@ class LobsterCheck:
     wall_seconds: float = 0.0
     mismatches: list = field(default_factory=list)  # (row, expected BookRow, got bids/asks)
     status: object = None                           # the final status event's body
+    book: dict = field(default_factory=dict)        # the target's final book: side → levels
     target_stats: dict = field(default_factory=dict)
 
     @property
@@ -126,6 +127,7 @@ def verify_lobster(source, orderbook=None, *, transport, levels=None, progress=N
     if progress:
         progress(result.rows)
     result.wall_seconds = time.perf_counter() - started
+    result.book = sides
     result.seeded_levels = converter.seeded_levels
     result.initial_seeds = converter.initial_seeds
     result.reseeds = converter.reseeds
