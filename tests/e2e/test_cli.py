@@ -1,0 +1,64 @@
+"""The command line as a user runs it: exit codes, the summary's last line, clear errors."""
+
+import shutil
+
+import pytest
+
+from tickforge.host.cli import main
+from tickforge.host.paths import BUNDLED_DATA
+
+
+LOBSTER = BUNDLED_DATA / "lobster"
+AAPL10 = LOBSTER / "AAPL_2012-06-21_34200000_57600000_message_10.csv"
+AMZN5_MIDDAY = LOBSTER / "LOBSTER_SampleFile_AMZN_2012-06-21_5_lines66001-68000.zip"
+
+
+def run(capsys, *argv):
+    code = main([str(arg) for arg in argv])
+    out, err = capsys.readouterr()
+    return code, out.rstrip("\n").splitlines(), err
+
+
+@pytest.mark.xdist_group("native-core")
+def test_verify_lobster_on_the_rtl_matches_every_row(capsys):
+    code, lines, _ = run(capsys, "verify-lobster", "--target", "sim", AMZN5_MIDDAY)
+    assert code == 0
+    assert lines[-1] == "rows matched: 2000/2000"
+    assert any(line.startswith("seeded levels: ") for line in lines)
+    assert any("messages/s" in line for line in lines)
+
+
+def test_verify_lobster_finds_a_row_that_disagrees(capsys, tmp_path):
+    for path in LOBSTER.glob("AAPL_*_10.csv"):
+        shutil.copy(path, tmp_path / path.name)
+    orderbook = tmp_path / AAPL10.name.replace("message", "orderbook")
+    rows = orderbook.read_text().splitlines()
+    fields = rows[500].split(",")
+    fields[3] = str(int(fields[3]) + 1)  # row 500's best bid size, which no re-seed reads
+    rows[500] = ",".join(fields)
+    orderbook.write_text("\n".join(rows) + "\n")
+    code, lines, _ = run(capsys, "verify-lobster", tmp_path / AAPL10.name)
+    assert code == 1
+    assert lines[-1] == "rows matched: 998/999"
+    assert any(line.startswith("row 500: expected") for line in lines)
+
+
+def test_verify_lobster_refuses_more_levels_than_the_file_has(capsys):
+    code, lines, err = run(capsys, "verify-lobster", "--levels", "11", AAPL10)
+    assert code == 2
+    assert "--levels must be 1..10" in err
+
+
+def test_verify_lobster_reports_a_missing_file(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["verify-lobster", "no/such/file.zip"])
+    assert exit_.value.code == 2
+    assert "no such file: no/such/file.zip" in capsys.readouterr().err
+
+
+def test_verify_binance_on_the_model(capsys):
+    files = sorted((BUNDLED_DATA / "binance").glob("*/*0808*.gz"))
+    code, lines, _ = run(capsys, "verify-binance", *files)
+    assert code == 0
+    matched, total = map(int, lines[-1].removeprefix("bbo matched: ").split("/"))
+    assert lines[-1].startswith("bbo matched: ") and total > 5000 and matched == total
