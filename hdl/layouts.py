@@ -14,7 +14,7 @@ Output (FPGA → host) is a stream of :func:`event_layout` values, one per messa
 or reported something, in input order and tagged with the input message's sequence number.
 """
 
-from amaranth.hdl import unsigned
+from amaranth.hdl import unsigned, signed
 from amaranth.lib import data, enum
 
 from .wire import BigEndian, Text
@@ -22,8 +22,10 @@ from .wire import BigEndian, Text
 
 __all__ = [
     "MessageHeader", "ITCH_MESSAGES", "TICKFORGE_MESSAGES", "WIRE_MESSAGES", "MAX_MESSAGE_LENGTH",
-    "Side", "MessageKind", "OrderFields", "DirectoryFields", "ParserCounters", "ParsedMessage",
-    "PARSED_BODY", "EventKind", "BookFlags", "Level", "BookCounters", "EVENT_BODY",
+    "Side", "MessageKind", "OrderFields", "ConfigFields", "DirectoryFields", "ParserCounters",
+    "ParsedMessage", "PARSED_BODY", "EventKind", "SignalReason", "RejectReason", "FillSource",
+    "BookFlags", "Level", "BookCounters", "RiskCounters", "PriceFields", "OrderSignal",
+    "FillFields", "EVENT_BODY",
     "book_update_layout", "event_layout", "input_beat_layout",
 ]
 
@@ -264,7 +266,24 @@ class StatusRequest(data.Struct):                        # y
     tag:    BigEndian(4)
 
 
-TICKFORGE_MESSAGES = {b"l": LevelUpdate, b"s": Subscribe, b"y": StatusRequest}
+class ConfigWrite(data.Struct):                          # c
+    """Set a run-time parameter of the kernels after the book (see :mod:`.params`)."""
+    header:    MessageHeader
+    parameter: BigEndian(2)  # Param.number
+    index:     BigEndian(1)  # slot or asset, for per-slot and per-asset parameters
+    value:     BigEndian(8)  # two's complement for signed parameters
+
+
+class Fill(data.Struct):                                 # f
+    """An execution of one of our orders, reported by the host: moves the slot's inventory."""
+    header: MessageHeader
+    side:   Text(1)        # b"B" we bought, b"S" we sold
+    shares: BigEndian(4)
+    price:  BigEndian(4)
+
+
+TICKFORGE_MESSAGES = {b"l": LevelUpdate, b"s": Subscribe, b"y": StatusRequest,
+                      b"c": ConfigWrite, b"f": Fill}
 
 WIRE_MESSAGES = {**ITCH_MESSAGES, **TICKFORGE_MESSAGES}
 """Every message type the parser knows, ITCH and tickforge's own."""
@@ -292,6 +311,8 @@ class MessageKind(enum.Enum, shape=4):
     SYSTEM    = 8   # S
     SUBSCRIBE = 9   # s
     STATUS    = 10  # y
+    CONFIG    = 11  # c
+    FILL      = 12  # f
 
 
 class OrderFields(data.Struct):
@@ -313,6 +334,12 @@ class ParserCounters(data.Struct):
     bad_fields:    32  # known types with an invalid field (side not B/S, add of 0 shares): dropped
 
 
+class ConfigFields(data.Struct):
+    parameter: 16
+    index:     8
+    value:     64
+
+
 class DirectoryFields(data.Struct):
     stock:          Text(8)
     round_lot_size: 32
@@ -320,24 +347,26 @@ class DirectoryFields(data.Struct):
 
 class ParsedMessage(data.Struct):
     """One message as the parser hands it on: the wire's fields converted to numbers."""
-    kind:   MessageKind
-    seq:    32  # index of the message in the input stream, counting every framed unit
-    t_in:   32  # cycle counter when the message's last byte was accepted
-    locate: 16  # header.stock_locate
-    body:   data.UnionLayout({
+    kind:      MessageKind
+    seq:       32  # index of the message in the input stream, counting every framed unit
+    t_in:      32  # cycle counter when the message's last byte was accepted
+    locate:    16  # header.stock_locate
+    timestamp: 48  # header.timestamp: the exchange's clock, ns since midnight
+    body:      data.UnionLayout({
         "order":     OrderFields,
         "directory": DirectoryFields,
         "code":      unsigned(8),   # S: event code; s: slot
         "status":    data.StructLayout({"tag": unsigned(32), "parser": ParserCounters}),  # y
+        "config":    ConfigFields,  # c
     })
 
 
 PARSED_BODY = {
     **{kind: "order" for kind in (MessageKind.ADD, MessageKind.EXECUTE, MessageKind.CANCEL,
                                   MessageKind.DELETE, MessageKind.REPLACE, MessageKind.TRADE,
-                                  MessageKind.LEVEL)},
+                                  MessageKind.LEVEL, MessageKind.FILL)},
     MessageKind.DIRECTORY: "directory", MessageKind.SYSTEM: "code",
-    MessageKind.SUBSCRIBE: "code", MessageKind.STATUS: "status",
+    MessageKind.SUBSCRIBE: "code", MessageKind.STATUS: "status", MessageKind.CONFIG: "config",
 }
 """Which variant of :class:`ParsedMessage` ``body`` each kind fills."""
 
@@ -345,11 +374,40 @@ PARSED_BODY = {
 # --- FPGA → host ------------------------------------------------------------------------------
 
 class EventKind(enum.Enum, shape=4):
-    BOOK      = 0  # a book side changed (A/F/E/C/X/D/U/l); carries the side's top levels
-    TRADE     = 1  # P or Q on a tracked book
-    DIRECTORY = 2  # R, for every locate, tracked or not
-    SYSTEM    = 3  # S
-    STATUS    = 4  # y: every counter
+    BOOK      = 0   # a book side changed (A/F/E/C/X/D/U/l); carries the side's top levels
+    TRADE     = 1   # P or Q on a tracked book
+    DIRECTORY = 2   # R, for every locate, tracked or not
+    SYSTEM    = 3   # S
+    STATUS    = 4   # y: every counter
+    PRICE     = 5   # the pricing kernel's metrics after a BOOK or TRADE
+    SIGNAL    = 6   # an order the risk gate let through
+    FILL      = 7   # an execution of our orders (reported by the host, or paper)
+    # inside the core only, never sent:
+    CONFIG    = 8   # a parameter write on its way to the kernels
+    CLEAR     = 9   # a slot was subscribed anew: the kernels forget it
+    CANDIDATE = 10  # an order a signal kernel proposes, on its way to the risk gate
+
+
+class SignalReason(enum.Enum, shape=2):
+    IMBALANCE = 0
+    QUOTE     = 1
+    ARBITRAGE = 2
+
+
+class RejectReason(enum.Enum, shape=3):
+    """The risk gate's checks, in the order it makes them; the first to fail rejects."""
+    KILL     = 0
+    QTY      = 1
+    NOTIONAL = 2
+    COLLAR   = 3
+    POSITION = 4
+    RATE     = 5
+
+
+class FillSource(enum.Enum, shape=2):
+    HOST  = 0  # reported by the host: a real execution
+    TAKER = 1  # paper: an accepted imbalance or arbitrage order, at its price
+    QUOTE = 2  # paper: a trade printed through a live quote
 
 
 class BookFlags(data.Struct):
@@ -380,6 +438,59 @@ class BookCounters(data.Struct):
     config_errors:  32  # subscriptions to a slot that does not exist
 
 
+class RiskCounters(data.Struct):
+    """The risk gate's counts: rejected orders by reason, and what it let through."""
+    kill:         32
+    qty:          32
+    notional:     32
+    collar:       32
+    position:     32
+    rate:         32
+    accepted:     32
+    fills:        32  # FILL events, reported and paper
+    param_errors: 32  # parameter writes refused (unknown, index or value out of range)
+
+
+class PriceFields(data.Struct):
+    """A slot's metrics after a book change or trade (see ``host/model/pricing.py``).
+    Q16: price units times 2**16."""
+    slot:        8
+    two_sided:   1
+    crossed:     1
+    vwap_valid:  1
+    bid_price:   32
+    bid_qty:     32
+    ask_price:   32
+    ask_qty:     32
+    spread:      signed(33)
+    mid:         48  # Q16
+    microprice:  48  # Q16
+    imbalance:   signed(18)  # Q16, -1..+1
+    vwap:        48  # Q16
+    ema:         48  # Q16
+    vol:         48  # Q16
+    trade_price: 32
+    trade_qty:   32
+
+
+class OrderSignal(data.Struct):
+    """An order a signal kernel proposes (CANDIDATE) or the risk gate lets through (SIGNAL)."""
+    slot:   8
+    side:   Side   # BID: buy, ASK: sell
+    price:  32
+    qty:    32
+    reason: SignalReason
+
+
+class FillFields(data.Struct):
+    slot:      8
+    side:      Side
+    price:     32
+    qty:       32
+    source:    FillSource
+    inventory: signed(32)  # the slot's inventory after this fill
+
+
 def book_update_layout(exported_levels):
     """One side of one book after a message changed it, best level first."""
     return data.StructLayout({
@@ -397,11 +508,12 @@ def book_update_layout(exported_levels):
 def event_layout(exported_levels):
     """One output event; ``body`` is read according to ``kind``."""
     return data.StructLayout({
-        "kind":  EventKind,
-        "seq":   unsigned(32),  # the input message's seq
-        "t_in":  unsigned(32),  # cycle the input message's last byte was accepted
-        "t_out": unsigned(32),  # cycle the event was offered at the output
-        "body":  data.UnionLayout({
+        "kind":      EventKind,
+        "seq":       unsigned(32),  # the input message's seq
+        "t_in":      unsigned(32),  # cycle the input message's last byte was accepted
+        "t_out":     unsigned(32),  # cycle the event was offered at the output
+        "timestamp": unsigned(48),  # the input message's exchange timestamp
+        "body":      data.UnionLayout({
             "book":      book_update_layout(exported_levels),
             "trade":     data.StructLayout({"slot": unsigned(8), "side": Side,
                                             "price": unsigned(32), "quantity": unsigned(32)}),
@@ -409,13 +521,20 @@ def event_layout(exported_levels):
                                             "stock": Text(8), "round_lot_size": unsigned(32)}),
             "system":    data.StructLayout({"code": Text(1)}),
             "status":    data.StructLayout({"tag": unsigned(32), "parser": ParserCounters,
-                                            "book": BookCounters}),
+                                            "book": BookCounters, "risk": RiskCounters}),
+            "price":     PriceFields,
+            "order":     OrderSignal,   # CANDIDATE and SIGNAL
+            "fill":      FillFields,
+            "config":    ConfigFields,
+            "slot":      unsigned(8),   # CLEAR
         }),
     })
 
 
 EVENT_BODY = {EventKind.BOOK: "book", EventKind.TRADE: "trade", EventKind.DIRECTORY: "directory",
-              EventKind.SYSTEM: "system", EventKind.STATUS: "status"}
+              EventKind.SYSTEM: "system", EventKind.STATUS: "status", EventKind.PRICE: "price",
+              EventKind.SIGNAL: "order", EventKind.CANDIDATE: "order", EventKind.FILL: "fill",
+              EventKind.CONFIG: "config", EventKind.CLEAR: "slot"}
 """Which variant of an event's ``body`` each kind fills."""
 
 

@@ -27,7 +27,7 @@ def test_every_itch_type_is_declared_with_its_specified_length():
 
 
 def test_tickforge_types_do_not_collide_with_itch():
-    assert len(WIRE_MESSAGES) == len(ITCH_MESSAGES) + 3
+    assert len(WIRE_MESSAGES) == len(ITCH_MESSAGES) + 5
     assert all(t.islower() for t in set(WIRE_MESSAGES) - set(ITCH_MESSAGES))
 
 

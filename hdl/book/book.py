@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import CoreConfig
 from ..layouts import (ParsedMessage, MessageKind, Side, EventKind, BookCounters, BookFlags,
-                       event_layout)
+                       FillSource, event_layout)
 from .levels import LevelOp, SideUpdate, side_layout
 
 
@@ -25,7 +25,7 @@ class OrderEntry(data.Struct):
 
 
 _BOOK_KINDS = (MessageKind.ADD, MessageKind.EXECUTE, MessageKind.CANCEL, MessageKind.DELETE,
-               MessageKind.REPLACE, MessageKind.TRADE, MessageKind.LEVEL)
+               MessageKind.REPLACE, MessageKind.TRADE, MessageKind.LEVEL, MessageKind.FILL)
 
 
 class OrderBook(wiring.Component):
@@ -43,6 +43,9 @@ class OrderBook(wiring.Component):
     and load the event register. The reads are transparent to the writes, so the next message
     can be accepted during the apply cycle and still sees this one's writes: one message per
     cycle, except a replace (two: its new order lives in another set).
+
+    For the kernels after it, a subscription leaves as CLEAR, a parameter write as CONFIG and a
+    host fill as FILL (see the model).
 
     Latency: an event is offered 2 cycles after its message is taken from ``i``.
     Throughput: 1 message/cycle (replace 1/2) while ``o`` is ready.
@@ -185,8 +188,6 @@ class OrderBook(wiring.Component):
                 m.d.comb += emits.eq(found)
             with m.Case(MessageKind.REPLACE):
                 m.d.comb += emits.eq(second_pass)
-            with m.Case(MessageKind.SUBSCRIBE):
-                m.d.comb += emits.eq(0)
             with m.Default():
                 m.d.comb += emits.eq(1)
         m.d.comb += advance.eq(busy & (o_free | ~emits))
@@ -252,8 +253,19 @@ class OrderBook(wiring.Component):
         event = self.o.payload
         with m.If(advance & emits):
             m.d.sync += [self.o.valid.eq(1), event.eq(0), event.seq.eq(msg.seq),
-                         event.t_in.eq(msg.t_in), event.t_out.eq(self.now + 1)]
+                         event.t_in.eq(msg.t_in), event.t_out.eq(self.now + 1),
+                         event.timestamp.eq(msg.timestamp)]
             with m.Switch(kind):
+                with m.Case(MessageKind.SUBSCRIBE):
+                    m.d.sync += [event.kind.eq(EventKind.CLEAR), event.body.slot.eq(msg.body.code)]
+                with m.Case(MessageKind.CONFIG):
+                    m.d.sync += [event.kind.eq(EventKind.CONFIG),
+                                 event.body.config.eq(msg.body.config)]
+                with m.Case(MessageKind.FILL):
+                    fill = event.body.fill
+                    m.d.sync += [event.kind.eq(EventKind.FILL), fill.slot.eq(slot),
+                                 fill.side.eq(order.side), fill.price.eq(order.price),
+                                 fill.qty.eq(order.shares), fill.source.eq(FillSource.HOST)]
                 with m.Case(MessageKind.TRADE):
                     trade = event.body.trade
                     m.d.sync += [event.kind.eq(EventKind.TRADE), trade.slot.eq(slot),

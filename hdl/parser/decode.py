@@ -118,6 +118,11 @@ DECODINGS = {
     b"S": Decoding(MessageKind.SYSTEM, {"code": "event_code"}),
     b"s": Decoding(MessageKind.SUBSCRIBE, {"code": "slot"}),
     b"y": Decoding(MessageKind.STATUS, {"status.tag": "tag", "status.parser": COUNTERS}),
+    b"c": Decoding(MessageKind.CONFIG, {
+        "config.parameter": "parameter", "config.index": "index", "config.value": "value"}),
+    b"f": Decoding(MessageKind.FILL, {
+        "order.side": SideCode("side"), "order.shares": NonZero("shares"),
+        "order.price": "price"}),
 }
 """Every type that becomes a parsed message, as ``ParserModel`` parses it; every other known
 type is only counted. Body fields not named are 0."""
@@ -228,6 +233,7 @@ class MessageDecoder(wiring.Component):
         header = MessageHeader(message[:8 * message_size(MessageHeader)])
         m.d.comb += [
             self.parsed.locate.eq(header.stock_locate.value),
+            self.parsed.timestamp.eq(header.timestamp.value),
             self.outcome.eq(classify(m, length=self.length, message_type=message[:8],
                                      invalid_field=invalid_field)),
         ]

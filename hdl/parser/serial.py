@@ -83,8 +83,9 @@ class SerialParser(wiring.Component):
             by_data = writes.setdefault(span, {})
             by_data.setdefault(id(data), (data, []))[1].append(condition)
 
-        for wire_byte, span in _bytes_of(MessageHeader, "stock_locate", "locate"):
-            write(span, at(wire_byte), byte)
+        for name, target in (("stock_locate", "locate"), ("timestamp", "timestamp")):
+            for wire_byte, span in _bytes_of(MessageHeader, name, target):
+                write(span, at(wire_byte), byte)
 
         needs_nonzero = Signal()
         with m.Switch(unit_type):

@@ -26,12 +26,15 @@ outright, 0 removing the level (removing an absent level is no error: venues do 
 
 Events. Every book message on a slot gives one BOOK event with the side it touched (or would
 have: duplicate and table_full add events show the unchanged side); trades give a TRADE event;
-R gives DIRECTORY for every locate; S gives SYSTEM; y gives STATUS with all counters. An
-execution's event carries the shares removed and the price (C's own price if it has one); a
-non-printable C carries 0 shares. Each flag raised by a message adds 1 to its counter.
+R gives DIRECTORY for every locate; S gives SYSTEM; y gives STATUS with the parser's and the
+book's counters (the risk gate fills in its own). An execution's event carries the shares
+removed and the price (C's own price if it has one); a non-printable C carries 0 shares. Each
+flag raised by a message adds 1 to its counter. For the kernels after it the book also passes
+on a subscription as CLEAR (its slot), a parameter write as CONFIG and a host fill as FILL (its
+slot looked up like a book message's; the risk gate fills in the inventory).
 """
 
-from ...hdl.layouts import MessageKind, EventKind, Side
+from ...hdl.layouts import MessageKind, EventKind, Side, FillSource
 from ...hdl.book.levels import LevelOp
 from ..protocol import event_codec
 
@@ -41,7 +44,7 @@ __all__ = ["BookModel"]
 
 _MAX32 = (1 << 32) - 1
 _BOOK_KINDS = {MessageKind.ADD, MessageKind.EXECUTE, MessageKind.CANCEL, MessageKind.DELETE,
-               MessageKind.REPLACE, MessageKind.TRADE, MessageKind.LEVEL}
+               MessageKind.REPLACE, MessageKind.TRADE, MessageKind.LEVEL, MessageKind.FILL}
 _FLAG_COUNTERS = {"duplicate_ref": "duplicate_refs", "table_full": "table_full",
                   "level_dropped": "level_drops", "level_missing": "level_misses",
                   "overexecution": "overexecutions", "qty_overflow": "qty_overflows"}
@@ -66,6 +69,10 @@ class BookModel:
         self._Directory = codec.records["directory"]
         self._System = codec.records["system"]
         self._Status = codec.records["status"]
+        self._Fill = codec.records["FillFields"]
+        risk_counters = codec.records["RiskCounters"]
+        self._no_risk_counters = risk_counters(*[0] * len(risk_counters._fields))
+        self._Config = codec.records["ConfigFields"]
         self._BookCounters = codec.records["BookCounters"]
         self.counters = dict.fromkeys(self._BookCounters._fields, 0)
         self.slots = [None] * config.symbols             # slot → locate
@@ -85,8 +92,11 @@ class BookModel:
                 return None
             return self._book_message(kind, slot, message)
         if kind == MessageKind.SUBSCRIBE:
-            self._subscribe(message.locate, message.body)
+            if self._subscribe(message.locate, message.body):
+                return self._event(EventKind.CLEAR, message, message.body)
             return None
+        if kind == MessageKind.CONFIG:
+            return self._event(EventKind.CONFIG, message, self._Config(*message.body))
         if kind == MessageKind.DIRECTORY:
             body = self._Directory(locate=message.locate, stock=message.body.stock,
                                    round_lot_size=message.body.round_lot_size)
@@ -95,7 +105,8 @@ class BookModel:
             return self._event(EventKind.SYSTEM, message, self._System(code=bytes([message.body])))
         if kind == MessageKind.STATUS:
             body = self._Status(tag=message.body.tag, parser=message.body.parser,
-                                book=self._BookCounters(**self.counters))
+                                book=self._BookCounters(**self.counters),
+                                risk=self._no_risk_counters)
             return self._event(EventKind.STATUS, message, body)
         raise ValueError(f"the book has no rule for {kind}")
 
@@ -120,7 +131,7 @@ class BookModel:
     def _subscribe(self, locate, slot):
         if slot >= self.config.symbols:
             self._count("config_errors")
-            return
+            return False
         previous = self._slot_of.pop(locate, None)
         if previous is not None:
             self.slots[previous] = None
@@ -130,9 +141,14 @@ class BookModel:
         self.slots[slot] = locate
         self._slot_of[locate] = slot
         self.levels[slot] = ([], [])
+        return True
 
     def _book_message(self, kind, slot, message):
         o = message.body
+        if kind == MessageKind.FILL:
+            body = self._Fill(slot=slot, side=o.side, price=o.price, qty=o.shares,
+                              source=FillSource.HOST, inventory=0)
+            return self._event(EventKind.FILL, message, body)
         if kind == MessageKind.TRADE:
             body = self._Trade(slot=slot, side=o.side, price=o.price, quantity=o.shares)
             return self._event(EventKind.TRADE, message, body)
@@ -263,4 +279,5 @@ class BookModel:
         self.counters[name] = (self.counters[name] + 1) & _MAX32
 
     def _event(self, kind, message, body):
-        return self._Event(kind=kind, seq=message.seq, t_in=message.t_in, t_out=0, body=body)
+        return self._Event(kind=kind, seq=message.seq, t_in=message.t_in, t_out=0,
+                           timestamp=message.timestamp, body=body)

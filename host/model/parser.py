@@ -8,8 +8,8 @@ The rules, which the gateware follows bit for bit:
 - ``L`` = 0, or a known type whose ``L`` differs from its specified length: a length error.
   An unknown type: skipped. Either way the unit is skipped by its length, so the parser stays
   aligned, and nothing is output.
-- A known type with an invalid field (a side other than ``B``/``S``; an add or replace of 0
-  shares): a bad field, nothing output.
+- A known type with an invalid field (a side other than ``B``/``S``; an add, replace or fill
+  of 0 shares): a bad field, nothing output.
 - A beat marked ``first`` starts a new unit; a unit left unfinished before it is truncated
   (it still took its sequence number).
 - Types the book does not act on (H, Y, L, V, W, K, J, h, B, I, N, O) are counted in
@@ -27,6 +27,7 @@ _Parsed = PARSED.records["Parsed"]
 _Order = PARSED.records["OrderFields"]
 _Directory = PARSED.records["DirectoryFields"]
 _Status = PARSED.records["status"]
+_Config = PARSED.records["ConfigFields"]
 _ParserCounters = PARSED.records["ParserCounters"]
 
 _SIDES = {b"B": Side.BID, b"S": Side.ASK}
@@ -94,7 +95,8 @@ class ParserModel:
             self._count("bad_fields")
             return None
         kind, body = result
-        return _Parsed(kind=kind, seq=seq, t_in=0, locate=fields.stock_locate, body=body)
+        return _Parsed(kind=kind, seq=seq, t_in=0, locate=fields.stock_locate,
+                       timestamp=fields.timestamp, body=body)
 
     # One method per message type the book acts on; None means a bad field.
 
@@ -157,6 +159,15 @@ class ParserModel:
     def _status(self, m):
         return MessageKind.STATUS, _Status(tag=m.tag, parser=_ParserCounters(**self.counters))
 
+    def _config(self, m):
+        return MessageKind.CONFIG, _Config(parameter=m.parameter, index=m.index, value=m.value)
+
+    def _fill(self, m):
+        side = _SIDES.get(m.side)
+        if side is None or m.shares == 0:
+            return None
+        return MessageKind.FILL, _order(side=side, shares=m.shares, price=m.price)
+
 
 def _order(ref=0, new_ref=0, side=Side.BID, shares=0, price=0, has_price=0, printable=0):
     return _Order(ref=ref, new_ref=new_ref, side=side, shares=shares, price=price,
@@ -169,4 +180,5 @@ _PARSERS = {
     b"D": ParserModel._delete, b"U": ParserModel._replace, b"P": ParserModel._trade,
     b"Q": ParserModel._cross_trade, b"l": ParserModel._level, b"R": ParserModel._directory,
     b"S": ParserModel._system, b"s": ParserModel._subscribe, b"y": ParserModel._status,
+    b"c": ParserModel._config, b"f": ParserModel._fill,
 }

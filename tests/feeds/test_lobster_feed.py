@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tickforge.hdl.config import CoreConfig
-from tickforge.hdl.layouts import Side
+from tickforge.hdl.layouts import EventKind, Side
 from tickforge.host.feeds.lobster import (LobsterFormatError, ConversionError, EventType,
                                           LobsterMessage, BookRow, LobsterDay, LobsterToItch,
                                           parse_time_ns, SEED_REF_BASE)
@@ -330,7 +330,7 @@ def test_hand_made_day_rebuilds_its_books_in_the_golden_model():
         assert model.book.side_levels(0, ASK) == list(book.asks)
         if message.event == EventType.EXECUTE_VISIBLE:
             trades = [(e.body.trade_price, e.body.trade_qty) for e in events
-                      if e.body.trade_qty]
+                      if e.kind == EventKind.BOOK and e.body.trade_qty]
             assert {price for price, _ in trades} == {message.price}
             assert sum(qty for _, qty in trades) == message.size
     assert not any(model.book.counters.values())

@@ -125,7 +125,7 @@ def parsed_bits(record):
         return value
     return Const.cast(ParsedMessage.const({
         "kind": record.kind, "seq": record.seq, "t_in": record.t_in, "locate": record.locate,
-        "body": {PARSED_BODY[record.kind]: as_fields(record.body)},
+        "timestamp": record.timestamp, "body": {PARSED_BODY[record.kind]: as_fields(record.body)},
     })).value
 
 

@@ -19,6 +19,7 @@ _Order = PARSED.records["OrderFields"]
 _Directory = PARSED.records["DirectoryFields"]
 _Status = PARSED.records["status"]
 _ParserCounters = PARSED.records["ParserCounters"]
+_Config = PARSED.records["ConfigFields"]
 
 SMALL = CoreConfig(width=8, symbols=3, order_sets=8, order_ways=2, tracked_levels=4,
                    exported_levels=3)
@@ -59,7 +60,8 @@ def random_messages(rng, config, count, locates=(7, 8, 9, 7, 8, 9, 10)):
         yield MessageKind.ADD, 99, order(ref=50, side=Side.BID, price=95, shares=1)  # unsubscribed
 
     for kind, locate, body in scripted():
-        messages.append(_Parsed(kind=kind, seq=len(messages), t_in=0, locate=locate, body=body))
+        messages.append(_Parsed(kind=kind, seq=len(messages), t_in=0, locate=locate,
+                                timestamp=len(messages), body=body))
     for seq in range(len(messages), count):
         roll = rng.random()
         locate = rng.choice(locates)
@@ -95,12 +97,20 @@ def random_messages(rng, config, count, locates=(7, 8, 9, 7, 8, 9, 10)):
                                                   price=rng.choice(prices), shares=9, printable=1)
         elif roll < 0.94:
             kind, body = MessageKind.DIRECTORY, _Directory(stock=b"AMZN    ", round_lot_size=100)
-        elif roll < 0.96:
+        elif roll < 0.95:
             kind, body = MessageKind.SYSTEM, ord("O")
+        elif roll < 0.96:
+            kind, body = MessageKind.FILL, order(side=rng.choice(list(Side)), shares=7,
+                                                 price=rng.choice(prices))
+        elif roll < 0.97:
+            kind, body = MessageKind.CONFIG, _Config(parameter=rng.randrange(1 << 16),
+                                                     index=rng.randrange(256),
+                                                     value=rng.randrange(1 << 64))
         else:
             kind, body = MessageKind.STATUS, _Status(
                 tag=seq, parser=_ParserCounters(*(rng.randrange(1 << 32) for _ in range(5))))
         messages.append(_Parsed(kind=kind, seq=seq, t_in=rng.randrange(1 << 32), locate=locate,
+                                timestamp=rng.randrange(1 << 48),
                                 body=body))
     return messages
 
@@ -162,14 +172,16 @@ def test_book_takes_a_message_every_cycle_with_two_cycle_latency():
     config = CoreConfig(symbols=2, order_sets=64, order_ways=2, tracked_levels=8,
                         exported_levels=4)
     rng = random.Random(3)
-    messages = [_Parsed(kind=MessageKind.SUBSCRIBE, seq=0, t_in=0, locate=5, body=0)]
+    messages = [_Parsed(kind=MessageKind.SUBSCRIBE, seq=0, t_in=0, locate=5, timestamp=0,
+                        body=0)]
     for ref in range(1, 120):
         kind = rng.choice([MessageKind.ADD, MessageKind.ADD, MessageKind.EXECUTE,
                            MessageKind.CANCEL, MessageKind.DELETE, MessageKind.LEVEL])
         body = _Order(ref=ref if kind == MessageKind.ADD else rng.randrange(1, ref + 1),
                       new_ref=0, side=rng.choice(list(Side)), shares=rng.randrange(1, 300),
                       price=rng.randrange(100, 110), has_price=0, printable=1)
-        messages.append(_Parsed(kind=kind, seq=len(messages), t_in=0, locate=5, body=body))
+        messages.append(_Parsed(kind=kind, seq=len(messages), t_in=0, locate=5,
+                                timestamp=len(messages), body=body))
     model = BookModel(config)
     expected = {e.seq: e for e in (model.process(m) for m in messages) if e is not None}
     dut = OrderBook(config)
