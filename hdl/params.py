@@ -15,9 +15,12 @@ from dataclasses import dataclass
 from amaranth.hdl import unsigned
 from amaranth.lib import data
 
+from .layouts import EventKind
+
 
 __all__ = ["Scope", "Param", "PARAMS", "PARAM_BY_NAME", "PARAM_BY_NUMBER", "ASSETS", "NO_ASSET",
-           "EventMask", "params_layout", "param_count"]
+           "EventMask", "SENT_KINDS", "params_layout", "params_init", "param_count",
+           "param_limit"]
 
 
 ASSETS = 8
@@ -141,3 +144,23 @@ def params_layout(config):
         param.name: unsigned(param.width) if param.scope == Scope.GLOBAL
         else data.ArrayLayout(unsigned(param.width), param_count(param, config))
         for param in PARAMS})
+
+
+def params_init(config):
+    """Every register's value after reset: the parameters' defaults."""
+    return {param.name: param.default if param.scope == Scope.GLOBAL
+            else [param.default] * param_count(param, config) for param in PARAMS}
+
+
+def param_limit(param, config):
+    """The largest value ``param`` may take in a core built with ``config``."""
+    if param.name == "imbalance_levels":
+        return min(param.maximum, config.exported_levels)
+    return param.maximum
+
+
+SENT_KINDS = {EventKind.BOOK: EventMask.BOOK, EventKind.TRADE: EventMask.TRADE,
+              EventKind.DIRECTORY: EventMask.DIRECTORY, EventKind.SYSTEM: EventMask.SYSTEM,
+              EventKind.STATUS: EventMask.STATUS, EventKind.PRICE: EventMask.PRICE,
+              EventKind.SIGNAL: EventMask.SIGNAL, EventKind.FILL: EventMask.FILL}
+"""The event kinds that may leave the core, and the ``event_mask`` bit that lets each out."""

@@ -1,8 +1,7 @@
 """Golden model of the whole core, kernel by kernel in the gateware's order:
 parser → book → parameters → pricing → signals → risk → output."""
 
-from ...hdl.layouts import EventKind
-from ...hdl.params import EventMask
+from ...hdl.params import SENT_KINDS
 from .parser import ParserModel
 from .book import BookModel
 from .params import ParamStore
@@ -12,14 +11,7 @@ from .risk import RiskModel
 from .events import EventFactory
 
 
-__all__ = ["CoreModel", "SENT_KINDS"]
-
-
-SENT_KINDS = {EventKind.BOOK: EventMask.BOOK, EventKind.TRADE: EventMask.TRADE,
-              EventKind.DIRECTORY: EventMask.DIRECTORY, EventKind.SYSTEM: EventMask.SYSTEM,
-              EventKind.STATUS: EventMask.STATUS, EventKind.PRICE: EventMask.PRICE,
-              EventKind.SIGNAL: EventMask.SIGNAL, EventKind.FILL: EventMask.FILL}
-"""The event kinds that may leave the core, and the ``event_mask`` bit that lets each out."""
+__all__ = ["CoreModel"]
 
 
 class CoreModel:

@@ -1,17 +1,10 @@
 """Golden model of the parameter registers (see :mod:`tickforge.hdl.params`)."""
 
 from ...hdl.layouts import EventKind
-from ...hdl.params import PARAMS, PARAM_BY_NAME, PARAM_BY_NUMBER, param_count
+from ...hdl.params import PARAMS, PARAM_BY_NAME, PARAM_BY_NUMBER, param_count, param_limit
 
 
-__all__ = ["ParamStore", "param_limit"]
-
-
-def param_limit(param, config):
-    """The largest value ``param`` may take in a core built with ``config``."""
-    if param.name == "imbalance_levels":
-        return min(param.maximum, config.exported_levels)
-    return param.maximum
+__all__ = ["ParamStore"]
 
 
 class ParamStore:
