@@ -19,7 +19,7 @@ demo: setup
 	$(BIN)/tickforge demo
 
 test: setup
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2
 
 bench: setup
 	$(BIN)/tickforge bench --output bench.json

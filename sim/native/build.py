@@ -11,6 +11,8 @@ time and is the same for every design, so its objects are cached too, by Verilat
 flags, and copied into each new build.
 """
 
+import contextlib
+import fcntl
 import hashlib
 import importlib.metadata
 import json
@@ -172,6 +174,25 @@ def build(component, name="dut", *, jobs=2):
     digest = hashlib.sha256(json.dumps([toolchain, sources]).encode()).hexdigest()
     cache = build_dir("native")
     final = cache / f"{name}-{digest[:20]}"
+    with _locked(cache / f"{final.name}.lock"):  # a second process waits, then finds it
+        cached = _build_once(final, cache, sources, toolchain, jobs)
+    build_seconds = json.loads((final / "build.json").read_text())["seconds"]
+    return NativeBuild(binary=final / BINARY, shapes=shapes, cached=cached,
+                       seconds=time.perf_counter() - started, build_seconds=build_seconds)
+
+
+@contextlib.contextmanager
+def _locked(path):
+    with open(path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _build_once(final, cache, sources, toolchain, jobs):
+    """Build into the cache unless it is there already; True if it was."""
     cached = (final / BINARY).exists()
     if not cached:
         runtime_digest = hashlib.sha256(json.dumps(toolchain).encode()).hexdigest()
@@ -184,9 +205,7 @@ def build(component, name="dut", *, jobs=2):
             cached = not _publish(staging, final)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    build_seconds = json.loads((final / "build.json").read_text())["seconds"]
-    return NativeBuild(binary=final / BINARY, shapes=shapes, cached=cached,
-                       seconds=time.perf_counter() - started, build_seconds=build_seconds)
+    return cached
 
 
 def _verilate(folder, sources, jobs, runtime, failed_log):

@@ -19,7 +19,6 @@ def run(capsys, *argv):
     return code, out.rstrip("\n").splitlines(), err
 
 
-@pytest.mark.xdist_group("native-core")
 def test_verify_lobster_on_the_rtl_matches_every_row(capsys):
     code, lines, _ = run(capsys, "verify-lobster", "--target", "sim", AMZN5_MIDDAY)
     assert code == 0

@@ -16,7 +16,6 @@ from tickforge.host.transport.sim import SimTransport
 ITCH_SAMPLE = BUNDLED_DATA / "itch" / "12302019.NASDAQ_ITCH50.first1000"
 LOBSTER_SLICE = BUNDLED_DATA / "lobster" / "LOBSTER_SampleFile_AMZN_2012-06-21_5_lines1-5000.zip"
 
-pytestmark = pytest.mark.xdist_group("native-core")  # one worker builds each core
 
 
 def run_sim(config, data, **options):

@@ -103,11 +103,11 @@ def frames_of(rng, units, *, max_units=8, truncate=0.0, garbage=0.0):
     is cut short inside its last unit, or has random bytes inserted at a random place."""
     frames, index = [], 0
     while index < len(units):
-        count = rng.randint(1, max_units)
-        data = b"".join(units[index:index + count])
-        index += count
+        group = units[index:index + rng.randint(1, max_units)]
+        data = b"".join(group)
+        index += len(group)
         if rng.random() < truncate:
-            data = data[:rng.randrange(len(data) - len(units[index - 1]) + 1, len(data))]
+            data = data[:rng.randrange(len(data) - len(group[-1]) + 1, len(data))]
         if rng.random() < garbage:
             at = rng.randrange(len(data) + 1)
             data = data[:at] + rng.randbytes(rng.randint(1, 40)) + data[at:]

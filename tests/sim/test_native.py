@@ -20,7 +20,6 @@ from native_toys import (BeatSummer, beat_summer_model, WindowRecorder, window_r
                          Stopper)
 
 
-pytestmark = pytest.mark.xdist_group("native")  # one worker builds each toy once
 
 DRAIN = 200  # short: every run ends with this many quiet cycles
 
