@@ -59,10 +59,7 @@ class Param:
     minimum: int
     maximum: int
     doc: str
-
-    @property
-    def signed(self):
-        return self.minimum < 0
+    fraction_bits: int = 0  # 16 for a Q16 value: the host's configuration takes decimals
 
 
 _Q16 = 1 << 16
@@ -89,19 +86,23 @@ PARAMS = [
     Param(33, "imb_metric", Scope.SLOT, 1, 0, 0, 1,
           "0: order-book imbalance (Q16, -1..1); 1: microprice - mid (Q16 price units)"),
     Param(34, "imb_enter", Scope.SLOT, 32, _Q16 // 2, 0, _U32,
-          "signal when the metric reaches +enter (buy) or -enter (sell)"),
+          "signal when the metric reaches +enter (buy) or -enter (sell)",
+          fraction_bits=16),
     Param(35, "imb_exit", Scope.SLOT, 32, _Q16 // 4, 0, _U32,
-          "re-arm once the metric falls back inside +-exit (hysteresis; exit < enter)"),
+          "re-arm once the metric falls back inside +-exit (hysteresis; exit < enter)",
+          fraction_bits=16),
     Param(36, "imb_qty", Scope.SLOT, 32, 100, 1, _U32,
           "order size, capped by the size at the touch"),
     # --- market-making quotes ----------------------------------------------------------------
     Param(48, "mm_enable", Scope.SLOT, 1, 0, 0, 1, "market-making quotes on this slot"),
     Param(49, "mm_half_spread", Scope.SLOT, 32, _Q16, 0, _U32,
-          "base half spread around the reservation price (Q16 price units)"),
+          "base half spread around the reservation price (Q16 price units)",
+          fraction_bits=16),
     Param(50, "mm_vol_mult", Scope.SLOT, 16, 256, 0, 0xFFFF,
           "half spread widens by vol * mm_vol_mult / 256"),
     Param(51, "mm_skew", Scope.SLOT, 32, 0, 0, _U32,
-          "reservation price = microprice - mm_skew * inventory (Q16 price units per unit)"),
+          "reservation price = microprice - mm_skew * inventory (Q16 price units per unit)",
+          fraction_bits=16),
     Param(52, "mm_qty", Scope.SLOT, 32, 100, 1, _U32, "quote size"),
     # --- cross-venue arbitrage ---------------------------------------------------------------
     Param(64, "arb_asset", Scope.SLOT, 4, NO_ASSET, 0, NO_ASSET,

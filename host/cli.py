@@ -6,6 +6,8 @@ from pathlib import Path
 
 from ..hdl.config import CoreConfig
 from ..hdl.layouts import Side
+from ..hdl.params import EventMask
+from .report import print_counters, print_replay, print_backtest, SignalWriter
 
 
 __all__ = ["main"]
@@ -73,7 +75,7 @@ def _print_lobster_check(result):
     if "busy_cycles" in stats:
         print(f"RTL: {stats['busy_cycles']:,} cycles for {result.units:,} messages "
               f"({stats['busy_cycles'] / max(result.units, 1):.2f} cycles/message)")
-    _print_counters(result.status)
+    print_counters(result.status)
     print(f"rows matched: {result.matched}/{result.rows}")
 
 
@@ -104,7 +106,7 @@ def cmd_verify_binance(args):
     seconds = max(result.wall_seconds, 1e-9)
     print(f"units sent: {result.units}; throughput: {result.units / seconds:,.0f} messages/s "
           f"({result.wall_seconds:.1f} s)")
-    _print_counters(result.status)
+    print_counters(result.status)
     print(f"bbo matched: {result.matched}/{result.total}")
     return 0 if result.ok else 1
 
@@ -116,33 +118,87 @@ def _dots(what):
     return update
 
 
-def _print_counters(status):
-    if status is not None:
-        counters = {**status.parser._asdict(), **status.book._asdict()}
-        print("counters: " + ", ".join(f"{name} {value}" for name, value in counters.items()))
+def _prepare(args, overrides=None):
+    """Settings, plan and parameter writes of a replay, all checked before anything runs."""
+    from .replay import plan
+    from .settings import load_settings, Settings
+
+    config = CoreConfig()
+    settings = load_settings(args.config) if args.config else Settings()
+    settings.core.update(overrides or {})
+    the_plan = plan(args.data, args.format, config=config, symbols=list(settings.symbols))
+    return config, the_plan, settings.config_units(config, the_plan.slots)
+
+
+def _run(args, config, the_plan, setup, on_event=None):
+    """Run a replay on the target (and the reference, with ``--compare``); print its
+    summary."""
+    from .replay import replay
+    from .transport import open_transport
+
+    print(f"{the_plan.description} on target '{args.target}'"
+          + (f", compared with '{args.compare}'" if args.compare else ""))
+    writer = SignalWriter(args.output, the_plan.slots) if args.output else None
+    handlers = [handler for handler in (writer, on_event) if handler]
+
+    def each_event(event):
+        for handler in handlers:
+            handler(event)
+    try:
+        with open_transport(args.target, config) as transport:
+            reference = open_transport(args.compare, config) if args.compare else None
+            result = replay(transport, the_plan, setup, compare=reference,
+                            progress=_dots("messages"), on_event=each_event)
+    finally:
+        print(file=sys.stderr)
+        if writer:
+            writer.close()
+    print_replay(result, timed=args.target != "model")
+    if writer:
+        print(f"signals written to {args.output}")
+    return result
+
+
+def cmd_replay(args):
+    _run(args, *_prepare(args))
+    return 0
+
+
+_BACKTEST_EVENTS = EventMask.PRICE | EventMask.SIGNAL | EventMask.FILL | EventMask.STATUS
+
+
+def cmd_backtest(args):
+    from .backtest import Backtest
+
+    config, the_plan, setup = _prepare(args, {"paper_fills": 1,
+                                              "event_mask": int(_BACKTEST_EVENTS)})
+    backtest = Backtest(the_plan.slots, the_plan.price_scale)
+    _run(args, config, the_plan, setup, on_event=backtest.event)
+    print_backtest(backtest.report())
+    if args.plots:
+        for path in backtest.plot(args.plots, book=args.book):
+            print(f"plot: {path}")
+    return 0
 
 
 def cmd_demo(args):
-    from rich.console import Console
-    from rich.table import Table
-    from .paths import BUNDLED_DATA
-
-    source = BUNDLED_DATA / "lobster" / "LOBSTER_SampleFile_AMZN_2012-06-21_5_lines1-5000.zip"
-    print("tickforge demo: real NASDAQ data (LOBSTER AMZN 2012-06-21) through the simulated "
-          "FPGA\n")
-    result = _verify_lobster("sim", source)
-    table = Table(title="final book (AMZN, top 5)")
-    for column in ("bid size", "bid", "ask", "ask size"):
-        table.add_column(column, justify="right")
-    bids, asks = result.book.get(Side.BID, []), result.book.get(Side.ASK, [])
-    for level in range(5):
-        bid = bids[level] if level < len(bids) else None
-        ask = asks[level] if level < len(asks) else None
-        table.add_row(f"{bid[1]:,}" if bid else "", f"{bid[0] / 10000:.2f}" if bid else "",
-                      f"{ask[0] / 10000:.2f}" if ask else "", f"{ask[1]:,}" if ask else "")
-    Console().print(table)
-    print(f"rows matched: {result.matched}/{result.rows}")
-    return 0 if result.ok else 1
+    """The flagship: real data through the simulated FPGA with all three signal kernels."""
+    from .paths import BUNDLED_DATA, REPO
+    configs = Path(__file__).resolve().parent / "configs"
+    runs = [
+        ("NASDAQ AMZN 2012-06-21 (LOBSTER): imbalance signal and market-making quotes",
+         configs / "amzn.toml",
+         [BUNDLED_DATA / "lobster" / "LOBSTER_SampleFile_AMZN_2012-06-21_5_lines1-5000.zip"]),
+        ("Binance BTC spot + USD-M + COIN-M: cross-venue arbitrage and quotes",
+         configs / "btc.toml", sorted((BUNDLED_DATA / "binance").glob("*/*0808*.gz"))),
+    ]
+    for title, config, data in runs:
+        print(f"\n=== {title} ===")
+        plots = REPO / "build" / "demo" / config.stem
+        args = argparse.Namespace(config=config, data=data, format=None, target="sim",
+                                  compare="model", output=None, plots=plots, book=None)
+        cmd_backtest(args)
+    return 0
 
 
 def cmd_bench(args):
@@ -203,7 +259,31 @@ def build_parser():
     binance.add_argument("files", type=_existing_file, nargs="+", metavar="FILES")
     binance.set_defaults(run=cmd_verify_binance)
 
-    demo = commands.add_parser("demo", help="replay bundled real data through the simulated FPGA")
+    targets = ("model", "sim")
+    for name, run, summary in (
+            ("replay", cmd_replay, "stream data through the kernels and collect signals"),
+            ("backtest", cmd_backtest, "replay with paper fills and report P&L and plots")):
+        command = commands.add_parser(name, help=summary, description=summary)
+        command.add_argument("--target", choices=targets, default="model",
+                             help="golden model, or the RTL in the native simulation")
+        command.add_argument("--config", type=_existing_file, metavar="CONFIG.toml",
+                             help="kernel parameters (see host/settings.py)")
+        command.add_argument("--format", choices=("itch", "lobster", "binance"),
+                             help="data format (default: detected from the contents)")
+        command.add_argument("--compare", choices=targets,
+                             help="run this target beside and fail on the first event that "
+                                  "differs")
+        command.add_argument("--output", type=Path, metavar="SIGNALS.csv|.jsonl",
+                             help="write every signal to this file")
+        command.add_argument("data", type=_existing_file, nargs="+", metavar="DATA")
+        if name == "backtest":
+            command.add_argument("--plots", type=Path, metavar="DIR",
+                                 help="write mid/quotes, inventory, P&L and latency PNGs")
+            command.add_argument("--book", help="the book whose mid and quotes to plot")
+        command.set_defaults(run=run)
+
+    demo = commands.add_parser("demo", help="real data through the simulated FPGA with "
+                                            "every signal kernel")
     demo.set_defaults(run=cmd_demo)
 
     bench = commands.add_parser(
@@ -217,6 +297,7 @@ def build_parser():
 
 
 def main(argv=None):
+    from .replay import EventMismatch
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -224,6 +305,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except EventMismatch as error:
+        print(f"tickforge {args.command}: {error}", file=sys.stderr)
+        return 1
     except (CommandError, ValueError, OSError, RuntimeError) as error:
         print(f"tickforge {args.command}: {error}", file=sys.stderr)
         return 2
