@@ -117,11 +117,13 @@ class WireFormat:
 
 
 class BitCodec:
-    """Decode integers of a layout into named tuples, fast enough for every event of a day.
+    """Decode integers of a layout into named tuples, and encode them back, fast enough for
+    every event of a day (Amaranth's ``Layout.const`` takes about a millisecond a value).
 
     ``tags`` chooses the variant of each union: ``{union_field: (tag_field, {tag: variant})}``,
     both fields siblings in the same struct. A union whose tag selects no variant decodes to
-    ``None``.
+    ``None`` and encodes as 0 bits, as the gateware leaves them. Signed fields decode to
+    negative numbers.
     """
 
     def __init__(self, layout, tags=None, name="Record"):
@@ -133,6 +135,7 @@ class BitCodec:
         """Named tuple class of every struct in the layout, by struct class or field name."""
         self._decode = self._compile(self.layout, name)
         self.Record = self.records[name]
+        self._encode = _encoder(self.layout, self._tags)
 
     def _compile(self, layout, name):
         if isinstance(layout, data.ArrayLayout):
@@ -187,6 +190,9 @@ class BitCodec:
             return lambda raw: members.get(raw & mask, raw & mask)
         if isinstance(shape, ShapeCastable):
             return lambda raw: shape.from_bits(raw & mask)
+        if Shape.cast(shape).signed:
+            sign = 1 << (width - 1)
+            return lambda raw: ((raw & mask) ^ sign) - sign
         return lambda raw: raw & mask
 
     def decode(self, raw):
@@ -194,6 +200,51 @@ class BitCodec:
         if isinstance(raw, (bytes, bytearray, memoryview)):
             raw = int.from_bytes(raw, "little")
         return self._decode(raw)
+
+    def encode(self, record):
+        """The integer holding a record's bits: the inverse of :meth:`decode`."""
+        return self._encode(record)
+
+
+def _encoder(layout, tags):
+    """A function from a decoded record to its bits, compiled once per layout."""
+    if isinstance(layout, data.ArrayLayout):
+        element = _field_encoder(layout.elem_shape, tags)
+        stride = Shape.cast(layout.elem_shape).width
+        return lambda items: sum(element(item) << (index * stride)
+                                 for index, item in enumerate(items))
+    fields = []  # (name, offset, tag field or None, encoder or {tag: encoder})
+    for name, field in layout:
+        if name in tags:
+            tag_field, choices = tags[name]
+            union = data.Layout.cast(field.shape)
+            fields.append((name, field.offset, tag_field,
+                           {tag: _field_encoder(union[variant].shape, tags)
+                            for tag, variant in choices.items()}))
+        else:
+            fields.append((name, field.offset, None, _field_encoder(field.shape, tags)))
+
+    def encode(record):
+        bits = 0
+        for name, offset, tag_field, part in fields:
+            if tag_field is not None:
+                part = part.get(getattr(record, tag_field))
+                if part is None:
+                    continue
+            bits |= part(getattr(record, name)) << offset
+        return bits
+    return encode
+
+
+def _field_encoder(shape, tags):
+    if isinstance(shape, enum.EnumType):
+        return lambda member: getattr(member, "value", member)  # decode keeps unknown values
+    if _is_layout(shape):
+        return _encoder(data.Layout.cast(shape), tags)
+    if isinstance(shape, ShapeCastable):
+        return lambda value: Const.cast(shape.const(value)).value
+    mask = (1 << Shape.cast(shape).width) - 1
+    return lambda value: value & mask
 
 
 def _is_layout(shape):

@@ -116,3 +116,23 @@ def test_parsed_codec_round_trips_through_amaranth():
     record = PARSED.decode(raw)
     assert record.kind == MessageKind.REPLACE and record.seq == 77
     assert record.body.ref == 1 << 63 and record.body.new_ref == 12 and record.body.price == 99
+
+
+def test_event_codec_decodes_signed_fields_and_encodes_back():
+    layout = event_layout(10)
+    codec = event_codec(10)
+    rng = random.Random(2)
+    for kind in EventKind:
+        for _ in range(20):
+            raw = (rng.getrandbits(layout.size) & ~0xF) | kind.value
+            record = codec.decode(raw)
+            view = layout.from_bits(raw)
+            if kind == EventKind.PRICE:
+                assert record.body.spread == view.body.price.spread
+                assert record.body.imbalance == view.body.price.imbalance
+            elif kind == EventKind.FILL:
+                assert record.body.inventory == view.body.fill.inventory
+            assert codec.decode(codec.encode(record)) == record
+    price = codec.decode(EventKind.PRICE.value)
+    negative = price._replace(body=price.body._replace(spread=-5, imbalance=-(1 << 16)))
+    assert codec.decode(codec.encode(negative)) == negative
