@@ -1,0 +1,1 @@
+"""The signal kernels between pricing and the risk gate (see :mod:`.kernels`)."""
