@@ -14,6 +14,8 @@ class CoreConfig:
     ``symbols``: book slots (one per venue × instrument). ``order_sets`` × ``order_ways``: the
     order table, a set-associative hash table of live orders. ``tracked_levels``: price levels
     kept per book side; ``exported_levels``: how many of them each book update carries.
+    ``trading``: whether the pricing, signal and risk kernels follow the book (a board too
+    small for them still parses and keeps books).
     """
     width:           int = 8
     symbols:         int = 8
@@ -21,14 +23,18 @@ class CoreConfig:
     order_ways:      int = 4
     tracked_levels:  int = 16
     exported_levels: int = 10
+    trading:         bool = True
 
     def __post_init__(self):
         def need(condition, message):
             if not condition:
                 raise ValueError(f"CoreConfig: {message}")
         for name, value in asdict(self).items():
-            need(isinstance(value, int) and not isinstance(value, bool),
-                 f"{name} must be an integer, not {value!r}")
+            if name == "trading":
+                need(isinstance(value, bool), f"trading must be True or False, not {value!r}")
+            else:
+                need(isinstance(value, int) and not isinstance(value, bool),
+                     f"{name} must be an integer, not {value!r}")
         need(self.width in (1, 2, 4, 8), f"width must be 1, 2, 4 or 8 bytes, not {self.width}")
         need(1 <= self.symbols <= 256, f"symbols must be 1..256, not {self.symbols}")
         need(self.order_sets >= 2 and self.order_sets & (self.order_sets - 1) == 0,

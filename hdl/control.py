@@ -73,11 +73,20 @@ class ParamStore(wiring.Component):
 
 
 class EventFilter(wiring.Component):
-    """The last stage: drops the kernels' internal events (CONFIG, CLEAR, CANDIDATE) and the
-    kinds ``event_mask`` turns off. Combinational: no latency, back-pressure passes through."""
+    """Drops the event kinds ``event_mask`` turns off. Combinational: no latency, back-pressure
+    passes through.
 
-    def __init__(self, config=CoreConfig()):
+    As the last stage (``decides``: every kind) it also drops the kernels' internal events
+    (CONFIG, CLEAR, CANDIDATE). Earlier in the chain it decides only ``decides``, kinds no later
+    kernel reads (book updates, once priced), so masked events stop taking the later kernels'
+    cycles; the host sees the same events either way.
+    """
+
+    def __init__(self, config=CoreConfig(), decides=None):
         self.config = config
+        self.decides = SENT_KINDS if decides is None else \
+            {kind: SENT_KINDS[kind] for kind in decides}
+        self.last = decides is None
         super().__init__({
             "i":          In(stream.Signature(event_layout(config.exported_levels))),
             "o":          Out(stream.Signature(event_layout(config.exported_levels))),
@@ -87,9 +96,9 @@ class EventFilter(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         kind = self.i.payload.kind
-        sent = Signal()
+        sent = Signal(init=not self.last)  # kinds it does not decide: internal or passed on
         with m.Switch(kind):
-            for event_kind, bit in SENT_KINDS.items():
+            for event_kind, bit in self.decides.items():
                 with m.Case(event_kind):
                     m.d.comb += sent.eq((self.event_mask & bit).any())
         m.d.comb += [

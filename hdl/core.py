@@ -5,21 +5,36 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import CoreConfig
-from .layouts import input_beat_layout, event_layout
+from .layouts import EventKind, input_beat_layout, event_layout
 from .parser.itch import ITCHParser
 from .book.book import OrderBook
+from .control import ParamStore, EventFilter
+from .pricing.pricing import Pricing
+from .signals.kernels import SignalKernels
+from .risk.gate import RiskGate
 
 
 __all__ = ["Core"]
 
 
+_READ_BY_NO_LATER_KERNEL = (EventKind.BOOK, EventKind.TRADE, EventKind.DIRECTORY,
+                            EventKind.SYSTEM)
+"""Once priced, these only go to the host: when masked they can be dropped right there."""
+
+
 class Core(wiring.Component):
-    """Feed bytes in, events out: ``i`` → :class:`ITCHParser` → :class:`OrderBook` → ``o``.
+    """Feed bytes in, events out, through every kernel in the order data flows::
+
+        i → ITCHParser → OrderBook → ParamStore → Pricing → (EventFilter) → SignalKernels
+          → RiskGate → EventFilter → o
 
     A free-running cycle counter stamps every message when its last byte arrives (``t_in``)
-    and every event when it is offered (``t_out``), so the host measures latency in hardware
-    cycles. Latency and throughput are those of the stages in series (see their docstrings);
-    back-pressure on ``o`` stalls the book, then the parser, then ``i``; nothing is dropped.
+    and every event when a kernel offers it (``t_out``; the last kernel's stamp is the one
+    that leaves), so the host measures latency in hardware cycles. Each kernel's docstring
+    gives its latency and throughput; the path's latency is their sum. Back-pressure on ``o``
+    stalls the kernels one after another back to ``i``; nothing is dropped. Parameter writes
+    wait until every kernel after the parameter store is idle; the signal kernels wait for the
+    risk gate before each price update, so inventory and live quotes are never stale.
     """
 
     def __init__(self, config=CoreConfig()):
@@ -31,13 +46,46 @@ class Core(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        cfg = self.config
         now = Signal(32)
         m.d.sync += now.eq(now + 1)
 
-        m.submodules.parser = parser = ITCHParser(self.config.width)
-        m.submodules.book = book = OrderBook(self.config)
-        m.d.comb += [parser.now.eq(now), book.now.eq(now)]
+        m.submodules.parser = parser = ITCHParser(cfg.width)
+        m.submodules.book = book = OrderBook(cfg)
+        m.submodules.params = params = ParamStore(cfg)
+        m.submodules.output = output = EventFilter(cfg)
+        m.d.comb += [parser.now.eq(now), book.now.eq(now),
+                     output.event_mask.eq(params.params.event_mask)]
+        stages = [parser, book, params]
+        if cfg.trading:
+            stages += self._trading_kernels(m, now, params)
+        stages.append(output)
+
         wiring.connect(m, wiring.flipped(self.i), parser.i)
-        wiring.connect(m, parser.o, book.i)
-        wiring.connect(m, book.o, wiring.flipped(self.o))
+        for upstream, downstream in zip(stages, stages[1:]):
+            wiring.connect(m, upstream.o, downstream.i)
+        wiring.connect(m, output.o, wiring.flipped(self.o))
+        if not cfg.trading:
+            m.d.comb += params.downstream_idle.eq(1)  # nothing after the store holds events
         return m
+
+    def _trading_kernels(self, m, now, params):
+        cfg = self.config
+        m.submodules.pricing = pricing = Pricing(cfg)
+        m.submodules.priced = priced = EventFilter(cfg, decides=_READ_BY_NO_LATER_KERNEL)
+        m.submodules.signals = signals = SignalKernels(cfg)
+        m.submodules.risk = risk = RiskGate(cfg)
+        m.d.comb += priced.event_mask.eq(params.params.event_mask)
+        for kernel in (pricing, signals, risk):
+            m.d.comb += [kernel.now.eq(now), kernel.params.eq(params.params)]
+        m.d.comb += [
+            # every event already past the store leaves with the parameters it was computed
+            # with, the output filter's event_mask included
+            params.downstream_idle.eq(pricing.idle & signals.idle & risk.idle & ~risk.o.valid),
+            pricing.restart_vwap.eq(params.restart_vwap),
+            signals.inventory.eq(risk.inventory),
+            signals.live.eq(risk.live),
+            signals.risk_idle.eq(risk.idle),
+            risk.param_errors.eq(params.errors),
+        ]
+        return [pricing, priced, signals, risk]

@@ -39,6 +39,8 @@ class CoreModel:
 
     def stages(self):
         """The kernels after the book, in order, as event → events functions."""
+        if not self.config.trading:
+            return [self.params.process, self.output]
         return [self.params.process, self.pricing.process, self.signals.process,
                 self.risk.process, self.output]
 
