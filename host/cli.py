@@ -205,22 +205,28 @@ def cmd_bench(args):
     import json
     from .bench import lobster_stream, bench_core, machine
     from .paths import full_or_bundled
+    from .settings import load_settings
 
     source, kind = full_or_bundled(
         "lobster/LOBSTER_SampleFile_AMZN_2012-06-21_5.zip",
         "lobster/LOBSTER_SampleFile_AMZN_2012-06-21_5_lines1-5000.zip")
+    settings_path = Path(__file__).resolve().parent / "configs" / "amzn.toml"
     print(f"bench: {source} ({kind}), converting to ITCH ...", file=sys.stderr)
     stream, messages = lobster_stream(source)
-    print(f"bench: {messages:,} messages, {len(stream):,} bytes; RTL, then golden model ...",
-          file=sys.stderr)
-    figures = bench_core(stream, messages)
-    figures = {**figures, "data": {"source": str(source), "kind": kind}, "machine": machine()}
+    setup = b"".join(load_settings(settings_path).config_units(CoreConfig(), {"AMZN": 0}))
+    print(f"bench: {messages:,} messages, {len(stream):,} bytes; RTL (book alone, then the "
+          f"whole core with {settings_path.name}), then the golden model ...", file=sys.stderr)
+    figures = bench_core(stream, messages, setup)
+    figures = {**figures, "data": {"source": str(source), "kind": kind,
+                                   "settings": settings_path.name}, "machine": machine()}
     args.output.write_text(json.dumps(figures, indent=2) + "\n")
-    rtl, model = figures["rtl"], figures["model"]
-    print(f"RTL: {rtl['cycles']:,} cycles for {rtl['messages']:,} messages; input bound "
-          f"{rtl['input_bound_cycles']:,} ({rtl['input_bound_fraction']:.1%} of it reached); "
-          f"latency {rtl['latency_cycles']}")
-    print(f"speed: RTL {rtl['messages_per_second']:,} msg/s, model "
+    book, trading, model = figures["rtl"], figures["rtl_trading"], figures["model"]
+    print(f"book: {book['cycles']:,} cycles for {book['messages']:,} messages; input bound "
+          f"{book['input_bound_cycles']:,} ({book['input_bound_fraction']:.1%} of it reached); "
+          f"latency {book['latency_cycles']}")
+    print(f"whole core: {trading['cycles']:,} cycles ({trading['input_bound_fraction']:.1%} "
+          f"of the input bound); signal latency {trading['latency_cycles'].get('signal')}")
+    print(f"speed: RTL {trading['messages_per_second']:,} msg/s, model "
           f"{model['messages_per_second']:,} msg/s (ratio {figures['rtl_over_model_speed']})")
     print(f"wrote {args.output}")
     return 0
