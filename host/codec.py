@@ -10,6 +10,7 @@ Two kinds, both built from a layout so no offset is written twice:
 
 import struct
 from collections import namedtuple
+from collections.abc import Mapping
 
 from amaranth.hdl import Const, Shape, ShapeCastable
 from amaranth.lib import data, enum
@@ -17,7 +18,7 @@ from amaranth.lib import data, enum
 from ..hdl.wire import BigEndian, Text
 
 
-__all__ = ["WireFormat", "BitCodec", "to_bytes", "from_bytes"]
+__all__ = ["WireFormat", "BitCodec", "encoder", "to_bytes", "from_bytes"]
 
 
 def to_bytes(layout, fields):
@@ -134,7 +135,7 @@ class BitCodec:
         self.records = {}
         """Named tuple class of every struct in the layout, by struct class or field name."""
         self._decode = self._compile(self.layout, name)
-        self.Record = self.records[name]
+        self.Record = self.records.get(name)  # None for a layout that is not a struct
         self._encode = _encoder(self.layout, self._tags)
 
     def _compile(self, layout, name):
@@ -206,8 +207,14 @@ class BitCodec:
         return self._encode(record)
 
 
+def encoder(layout, tags=None):
+    """A function from a value as :class:`BitCodec` decodes it (named tuples, or mappings,
+    and sequences for arrays) to the integer holding its bits, compiled once; ``tags`` as for
+    BitCodec."""
+    return _encoder(data.Layout.cast(layout), tags or {})
+
+
 def _encoder(layout, tags):
-    """A function from a decoded record to its bits, compiled once per layout."""
     if isinstance(layout, data.ArrayLayout):
         element = _field_encoder(layout.elem_shape, tags)
         stride = Shape.cast(layout.elem_shape).width
@@ -225,13 +232,14 @@ def _encoder(layout, tags):
             fields.append((name, field.offset, None, _field_encoder(field.shape, tags)))
 
     def encode(record):
+        get = record.__getitem__ if isinstance(record, Mapping) else record.__getattribute__
         bits = 0
         for name, offset, tag_field, part in fields:
             if tag_field is not None:
-                part = part.get(getattr(record, tag_field))
+                part = part.get(get(tag_field))
                 if part is None:
                     continue
-            bits |= part(getattr(record, name)) << offset
+            bits |= part(get(name)) << offset
         return bits
     return encode
 

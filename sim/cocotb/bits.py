@@ -6,66 +6,11 @@ record does not fill (union variants other than the tagged one) are 0, as the ga
 them.
 """
 
-from amaranth.hdl import Const, Shape, ShapeCastable
-from amaranth.lib import data, enum
-
 from ...hdl.layouts import PARSED_BODY, ParsedMessage
+from ...host.codec import encoder
 
 
 __all__ = ["encoder", "parsed_bits"]
-
-
-def encoder(layout, tags=None):
-    """A function from a record (named tuples as ``BitCodec(layout, tags)`` decodes them) to
-    the integer holding its bits; ``tags`` as for BitCodec."""
-    return _compile(data.Layout.cast(layout), tags or {})
-
-
-def _compile(layout, tags):
-    if isinstance(layout, data.ArrayLayout):
-        element = _field(layout.elem_shape, tags)
-        stride = Shape.cast(layout.elem_shape).width
-
-        def encode_array(items):
-            bits = 0
-            for index, item in enumerate(items):
-                bits |= element(item) << (index * stride)
-            return bits
-        return encode_array
-
-    fields = []  # (name, offset, tag field or None, encoder or {tag: encoder})
-    for name, field in layout:
-        if name in tags:
-            tag_field, choices = tags[name]
-            union = data.Layout.cast(field.shape)
-            fields.append((name, field.offset, tag_field,
-                           {tag: _field(union[variant].shape, tags)
-                            for tag, variant in choices.items()}))
-        else:
-            fields.append((name, field.offset, None, _field(field.shape, tags)))
-
-    def encode_struct(record):
-        bits = 0
-        for name, offset, tag_field, part in fields:
-            if tag_field is not None:
-                part = part.get(getattr(record, tag_field))
-                if part is None:
-                    continue
-            bits |= part(getattr(record, name)) << offset
-        return bits
-    return encode_struct
-
-
-def _field(shape, tags):
-    if isinstance(shape, enum.EnumType):
-        return lambda member: getattr(member, "value", member)  # BitCodec keeps unknown values
-    try:
-        return _compile(data.Layout.cast(shape), tags)
-    except TypeError:
-        pass
-    if isinstance(shape, ShapeCastable):
-        return lambda value: Const.cast(shape.const(value)).value
-    return lambda value: value
 
 
 parsed_bits = encoder(ParsedMessage, {"body": ("kind", PARSED_BODY)})

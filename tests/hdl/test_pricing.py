@@ -10,8 +10,6 @@ import random
 
 import pytest
 from amaranth.back import verilog
-from amaranth.hdl import Const, Shape, ShapeCastable
-from amaranth.lib import data, enum
 from amaranth.sim import Simulator
 
 from tickforge.hdl.config import CoreConfig
@@ -23,6 +21,7 @@ from tickforge.host.feeds.binance import BinanceCapture, BinanceToItch
 from tickforge.host.model.params import ParamStore
 from tickforge.host.paths import BUNDLED_DATA
 from tickforge.host.protocol import encode, event_codec
+from tickforge.host.codec import encoder
 
 from support.stages import config_writes, record_stage
 
@@ -140,43 +139,6 @@ def recorded(config, data):
 
 # --- the bench -------------------------------------------------------------------------------
 
-def packer(shape):
-    """The inverse of :class:`BitCodec` decoding, compiled once per layout: a decoded record to
-    its bits (``Layout.const`` is too slow to build every event of a replay)."""
-    if isinstance(shape, enum.EnumType):
-        return lambda value: getattr(value, "value", value)   # the codec leaves unknown values int
-    try:
-        layout = data.Layout.cast(shape)
-    except TypeError:
-        if isinstance(shape, ShapeCastable):                   # Text
-            return lambda value: Const.cast(shape.const(value)).value
-        mask = (1 << Shape.cast(shape).width) - 1
-        return lambda value: value & mask
-    if isinstance(layout, data.ArrayLayout):
-        element, stride = packer(layout.elem_shape), Shape.cast(layout.elem_shape).width
-        return lambda values: sum(element(v) << (i * stride) for i, v in enumerate(values))
-    fields = []
-    for name, field in layout:
-        if name in _TAGS:
-            tag, variants = _TAGS[name]
-            union = data.Layout.cast(field.shape)
-            by_tag = {key: packer(union[variant].shape) for key, variant in variants.items()}
-            fields.append((name, field.offset, tag, by_tag))
-        else:
-            fields.append((name, field.offset, None, packer(field.shape)))
-
-    def pack(record):
-        bits = 0
-        for name, offset, tag, pack_field in fields:
-            if tag is not None:
-                pack_field = pack_field.get(getattr(record, tag))
-                if pack_field is None:
-                    continue
-            bits |= pack_field(getattr(record, name)) << offset
-        return bits
-    return pack
-
-
 def param_values(store, config):
     return {param.name: store.value(param.name) if param.scope == Scope.GLOBAL
             else [store.value(param.name, index) for index in range(param_count(param, config))]
@@ -191,7 +153,7 @@ def run_pricing(config, inputs, expected_count, *, idle=0.0, gap=0, backpressure
     each event the input idles ``gap`` cycles, then more with probability ``idle`` each."""
     dut = Pricing(config, divider_stages=divider_stages)
     codec = event_codec(config.exported_levels)
-    pack = packer(event_layout(config.exported_levels))
+    pack = encoder(event_layout(config.exported_levels), _TAGS)
     i_payload, o_payload = dut.i.payload.as_value(), dut.o.payload.as_value()
     rng_in, rng_out = random.Random(seed), random.Random(seed + 1)
     store = ParamStore(config)
@@ -272,7 +234,7 @@ def run_pricing(config, inputs, expected_count, *, idle=0.0, gap=0, backpressure
 def check_against_model(config, expected, got, offered_at):
     """Every event as the model's (decoded both through the same codec), stamped when offered."""
     codec = event_codec(config.exported_levels)
-    pack = packer(event_layout(config.exported_levels))
+    pack = encoder(event_layout(config.exported_levels), _TAGS)
     assert len(got) == len(expected)
     for index, (model_event, have, offered) in enumerate(zip(expected, got, offered_at)):
         want = codec.decode(pack(model_event))

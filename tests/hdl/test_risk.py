@@ -8,8 +8,8 @@ from typing import NamedTuple
 
 import pytest
 from amaranth.back import verilog
-from amaranth.hdl import Const, Shape, ShapeCastable
-from amaranth.lib import data, enum
+from amaranth.hdl import Shape
+from amaranth.lib import data
 from amaranth.sim import Simulator
 
 from tickforge.hdl.config import CoreConfig
@@ -25,6 +25,7 @@ from tickforge.host.model.params import ParamStore
 from tickforge.host.model.risk import RiskModel
 from tickforge.host.paths import BUNDLED_DATA
 from tickforge.host.protocol import WIRE, encode, event_codec
+from tickforge.host.codec import encoder
 
 from support.stages import config_writes
 
@@ -103,44 +104,7 @@ def record_risk(data_bytes):
 
 # --- driving the gate ---------------------------------------------------------------------------
 
-def _packer(shape, tags=None):
-    """The inverse of ``BitCodec.decode`` for ``shape``: decoded value → bits (``Layout.const``
-    would take most of the test's time)."""
-    if isinstance(shape, type) and issubclass(shape, enum.Enum):
-        return lambda value: getattr(value, "value", value)
-    if not isinstance(shape, (data.Layout, type)):
-        if isinstance(shape, ShapeCastable):
-            return lambda value: Const.cast(shape.const(value)).value
-        mask = (1 << Shape.cast(shape).width) - 1
-        return lambda value: value & mask
-    layout = data.Layout.cast(shape)
-    if isinstance(layout, data.ArrayLayout):
-        element, stride = _packer(layout.elem_shape), Shape.cast(layout.elem_shape).width
-        return lambda values: sum(element(value) << (index * stride)
-                                  for index, value in enumerate(values))
-    plain, unions = [], []
-    for name, field in layout:
-        if name in (tags or {}):
-            tag, choices = tags[name]
-            union = data.Layout.cast(field.shape)
-            variants = {key: _packer(union[variant].shape) for key, variant in choices.items()}
-            unions.append((name, field.offset, tag, variants))
-        else:
-            plain.append((name, field.offset, _packer(field.shape)))
-
-    def pack(record):
-        bits = 0
-        for name, offset, packer in plain:
-            bits |= packer(getattr(record, name)) << offset
-        for name, offset, tag, variants in unions:
-            packer = variants.get(getattr(record, tag))
-            if packer is not None:
-                bits |= packer(getattr(record, name)) << offset
-        return bits
-    return pack
-
-
-_pack_event = _packer(event_layout(CONFIG.exported_levels), {"body": ("kind", EVENT_BODY)})
+_pack_event = encoder(event_layout(CONFIG.exported_levels), {"body": ("kind", EVENT_BODY)})
 
 
 def _signed_fields(layout):

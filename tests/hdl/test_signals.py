@@ -15,8 +15,8 @@ from unittest import mock
 
 import pytest
 from amaranth.back import verilog
-from amaranth.hdl import Const, Shape, ShapeCastable, signed
-from amaranth.lib import data, enum
+from amaranth.hdl import signed
+from amaranth.lib import data
 from amaranth.sim import Simulator
 
 from tickforge.hdl.config import CoreConfig
@@ -32,6 +32,7 @@ from tickforge.host.model.params import ParamStore
 from tickforge.host.model.signals import SignalModel
 from tickforge.host.paths import REPO
 from tickforge.host.protocol import event_codec
+from tickforge.host.codec import encoder
 
 from support.stages import config_writes, record_stage
 
@@ -44,50 +45,6 @@ _U32 = (1 << 32) - 1
 
 
 # --- values as raw bits, fast (``Layout.const`` is far too slow for every event of a run) --------
-
-def encoder(shape, tags=None):
-    """The inverse of a :class:`BitCodec`'s ``decode``: a value of ``shape`` given as the codec's
-    named tuples (or dicts), sequences, enum members and numbers → its bits as an int."""
-    tags = tags or {}
-    if isinstance(shape, ShapeCastable) and not isinstance(shape, (data.Layout, enum.EnumType)) \
-            and not (isinstance(shape, type) and issubclass(shape, (data.Struct, data.Union))):
-        return lambda value: Const.cast(shape.const(value)).value
-    if isinstance(shape, enum.EnumType):
-        return lambda value: value.value
-    try:
-        layout = data.Layout.cast(shape)
-    except TypeError:
-        mask = (1 << Shape.cast(shape).width) - 1
-        return lambda value: value & mask
-    if isinstance(layout, data.ArrayLayout):
-        element = encoder(layout.elem_shape)
-        stride = Shape.cast(layout.elem_shape).width
-        return lambda value: sum(element(item) << (index * stride)
-                                 for index, item in enumerate(value))
-    fields, unions = [], []
-    for name, field in layout:
-        if name in tags:
-            tag, variants = tags[name]
-            union = data.Layout.cast(field.shape)
-            encoders = {key: encoder(union[variant].shape) for key, variant in variants.items()}
-            unions.append((name, field.offset, tag, encoders))
-        else:
-            fields.append((name, field.offset, encoder(field.shape)))
-
-    def encode(value):
-        get = value.__getitem__ if isinstance(value, dict) else value.__getattribute__
-        bits = 0
-        for name, offset, field in fields:
-            bits |= field(get(name)) << offset
-        for name, offset, tag, encoders in unions:
-            variant = encoders.get(get(tag))
-            if variant is not None:
-                bits |= variant(get(name)) << offset
-        return bits
-    return encode
-
-
-# --- what the model's signals stage saw and did --------------------------------------------------
 
 class Step:
     """One event into the signals stage: what came out, and the parameters and risk state the
