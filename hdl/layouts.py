@@ -549,3 +549,56 @@ def input_beat_layout(width_bytes):
         "count": unsigned(max(1, width_bytes.bit_length())),  # bytes valid, 1..width_bytes
         "first": unsigned(1),
     })
+
+
+# --- link frames (host ⇄ FPGA over a serial line; see tickforge.hdl.link) -----------------------
+
+LINK_SYNC = 0xA55A
+"""The two bytes that open every link frame, 0xA5 then 0x5A."""
+
+LINK_MAX_PAYLOAD = 1024
+"""Largest frame payload in bytes, both directions; a longer ``length`` marks a bad frame."""
+
+
+class FrameKind(enum.Enum, shape=8):
+    """The ``kind`` byte of a link frame (ASCII, to be legible in a hex dump)."""
+    DATA = ord("D")  # host → FPGA: whole input units; FPGA → host: serialized events
+    ACK  = ord("A")  # FPGA → host: frames up to ``seq`` have been played into the core
+    NACK = ord("N")  # FPGA → host: a frame was dropped; send again from ``seq`` (expected)
+
+
+class FrameHeader(data.Struct):
+    """The 7 bytes before a frame's payload; the CRC covers ``kind`` through the payload."""
+    sync:   BigEndian(2)  # LINK_SYNC
+    kind:   BigEndian(1)  # a FrameKind
+    seq:    BigEndian(2)  # DATA: the frame's number (mod 2**16); ACK: last played; NACK: expected
+    length: BigEndian(2)  # payload bytes, 0..LINK_MAX_PAYLOAD
+
+
+class FrameTrailer(data.Struct):
+    """The 4 bytes after a frame's payload: CRC-32/ISO-HDLC (``zlib.crc32``) of kind..payload."""
+    crc: BigEndian(4)
+
+
+class LinkCounters(data.Struct):
+    """The payload of every ACK and NACK, little-endian like an event: the link's state and
+    every way a byte or frame can be lost or refused. Counters are 32 bits and wrap."""
+    expected:      16  # seq of the next DATA frame the FPGA accepts
+    acked:         16  # seq of the last DATA frame played into the core (expected - 1 at reset)
+    frames:        32  # DATA frames accepted
+    crc_errors:    32  # frames whose CRC did not match (or lost a byte to ``overruns``)
+    header_errors: 32  # frames with a kind other than DATA or a length over the maximum
+    out_of_order:  32  # good frames with a seq other than ``expected``: dropped
+    dropped:       32  # good in-order frames dropped because the play queue was full
+    skipped_bytes: 32  # bytes passed over while hunting for a frame's sync
+    overruns:      32  # bytes lost because the receive ring was full
+    line_errors:   32  # bytes the UART received with a bad stop bit (a break, a wrong baud rate)
+    events:        32  # events serialized to the host
+    frames_sent:   32  # DATA frames sent to the host (its seq is this count mod 2**16)
+    event_stalls:  32  # cycles an event waited for room in the transmit ring
+    ring_bytes:    16  # receive ring size: the host keeps at most this minus one frame unacked
+    queue_frames:  8   # play queue depth: the host keeps at most this many frames unacked
+
+
+__all__ += ["LINK_SYNC", "LINK_MAX_PAYLOAD", "FrameKind", "FrameHeader", "FrameTrailer",
+            "LinkCounters"]

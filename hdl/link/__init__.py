@@ -1,0 +1,12 @@
+"""The host link: a serial line (UART, 8N1) carrying CRC-checked, numbered frames both ways
+between the host and the core. Protocol: :mod:`.framing`; event encoding: :mod:`.events`;
+the pieces assembled: :mod:`.top`."""
+
+from .uart import UARTRx, UARTTx
+from .events import EventSerializer, event_sizes
+from .framing import Deframer, Framer, FrameSender
+from .top import Link, SerialLink, LinkedCore
+
+
+__all__ = ["UARTRx", "UARTTx", "EventSerializer", "event_sizes", "Deframer", "Framer",
+           "FrameSender", "Link", "SerialLink", "LinkedCore"]

@@ -1,0 +1,580 @@
+"""A core behind the link protocol (:mod:`tickforge.hdl.link`) as a transport: a board on a
+serial port, or the native simulation of :class:`~tickforge.hdl.link.LinkedCore`.
+
+:class:`LinkTransport` works over any *byte pipe*: an object with ``write(data)`` (blocks until
+written), ``read(timeout)`` (the bytes that have arrived, at least one, or ``b""`` after
+``timeout`` seconds; raises :class:`PipeClosed` once the other end has closed) and
+``close()``. Three are here: :class:`SocketPipe` (the native simulator's ``serve()``),
+:class:`SerialPipe` (a board; pyserial URLs such as ``loop://`` too) and
+:class:`NativeRunPipe` (the native simulator's standard input and output).
+"""
+
+import collections
+import queue
+import socket
+import threading
+import time
+
+from ..link import (EventDecoder, FrameReader, UnitPacker, encode_frame, frame_size, seq_after,
+                    seq_distance, COUNTERS)
+from ...hdl.layouts import FrameKind, LINK_MAX_PAYLOAD
+from .base import Transport, TransportError, QueuedEvents
+
+
+__all__ = ["LinkTransport", "PipeClosed", "SocketPipe", "SerialPipe", "NativeRunPipe",
+           "build_native", "open_native"]
+
+
+DEFAULT_RING_BYTES = 4096   # the gateware Link's defaults (rx_ring, queue_frames)
+DEFAULT_QUEUE_FRAMES = 8
+
+
+class PipeClosed(TransportError):
+    """The other end of a byte pipe closed it."""
+
+
+# --- pipes --------------------------------------------------------------------------------------
+
+class SocketPipe:
+    """A TCP connection as a byte pipe (the native simulator serves 127.0.0.1)."""
+
+    def __init__(self, connection, name=None):
+        self._socket = connection
+        self._socket.settimeout(None)
+        self.name = name or "socket"
+
+    @classmethod
+    def connect(cls, host, port, timeout=10.0):
+        try:
+            connection = socket.create_connection((host, port), timeout=timeout)
+        except OSError as error:
+            raise TransportError(f"cannot connect to {host}:{port}: {error}") from None
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return cls(connection, f"{host}:{port}")
+
+    def write(self, data):
+        try:
+            self._socket.sendall(data)
+        except OSError as error:
+            raise PipeClosed(f"{self.name}: the connection broke while sending: {error}") from None
+
+    def read(self, timeout):
+        self._socket.settimeout(timeout)
+        try:
+            data = self._socket.recv(1 << 16)
+        except socket.timeout:
+            return b""
+        except OSError as error:
+            raise PipeClosed(f"{self.name}: the connection broke: {error}") from None
+        if not data:
+            raise PipeClosed(f"{self.name}: the other end closed the connection")
+        return data
+
+    def close(self):
+        try:
+            self._socket.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        self._socket.close()
+
+
+class SerialPipe:
+    """A serial port (pyserial) as a byte pipe: ``SerialPipe("/dev/ttyUSB1", 3_000_000)``.
+    Any pyserial URL works, ``loop://`` included."""
+
+    def __init__(self, url, baudrate, **options):
+        import serial
+        self._serial_exception = serial.SerialException
+        try:
+            self._port = serial.serial_for_url(url, baudrate=baudrate, timeout=0, **options)
+        except (serial.SerialException, ValueError) as error:
+            raise TransportError(f"cannot open serial port {url} at {baudrate} baud: "
+                                 f"{error}") from None
+        self.name = url
+
+    def write(self, data):
+        try:
+            self._port.write(data)
+            self._port.flush()
+        except (self._serial_exception, OSError) as error:
+            raise PipeClosed(f"serial port {self.name} failed while sending (unplugged?): "
+                             f"{error}") from None
+
+    def read(self, timeout):
+        try:
+            self._port.timeout = timeout
+            first = self._port.read(1)
+            if not first:
+                return b""
+            return first + self._port.read(self._port.in_waiting)
+        except (self._serial_exception, OSError) as error:
+            raise PipeClosed(f"serial port {self.name} failed (unplugged?): {error}") from None
+
+    def close(self):
+        self._port.close()
+
+
+class NativeRunPipe:
+    """The standard input and output of a native simulator run as a byte pipe.
+
+    A replay simulator waits for input without advancing its clock, so a board that owes an
+    ACK would wait for the host's next bytes forever; while the host writes nothing, this pipe
+    sends ``fill_bytes`` zero bytes every ``fill_after`` seconds to keep simulated time going
+    (the deframer skips them while hunting for a sync: they show in ``skipped_bytes``).
+    Closing it ends the input; the simulator then drains and exits.
+    """
+
+    def __init__(self, simulator, *, fill_after=0.002, fill_bytes=256, **run_options):
+        self._input = queue.Queue()
+        self._output = queue.Queue()
+        self._last_write = time.monotonic()
+        self._closed = threading.Event()
+        self.name = "native simulator pipes"
+        self.run = simulator.run(iter(self._input.get, None), **run_options)
+        self._pump = threading.Thread(target=self._read_output, daemon=True,
+                                      name="native-pipe-output")
+        self._pump.start()
+        self._filler = threading.Thread(target=self._fill, args=(fill_after, bytes(fill_bytes)),
+                                        daemon=True, name="native-pipe-fill")
+        self._filler.start()
+
+    def _read_output(self):
+        try:
+            for block in self.run.blocks():
+                self._output.put(block)
+            self._output.put(PipeClosed("the native simulator finished"))
+        except Exception as error:  # the simulator failed: its message says how
+            self._output.put(PipeClosed(f"the native simulator failed: {error}"))
+
+    def _fill(self, fill_after, fill):
+        while not self._closed.wait(fill_after):
+            if time.monotonic() - self._last_write >= fill_after:
+                self._input.put(fill)
+
+    def write(self, data):
+        if self._closed.is_set():
+            raise PipeClosed("the native simulator pipe is closed")
+        self._last_write = time.monotonic()
+        self._input.put(bytes(data))
+
+    def read(self, timeout):
+        try:
+            item = self._output.get(timeout=timeout)
+        except queue.Empty:
+            return b""
+        if isinstance(item, PipeClosed):
+            self._output.put(item)  # every later read sees it too
+            raise item
+        return item
+
+    def close(self):
+        if not self._closed.is_set():
+            self._closed.set()
+            self._filler.join()
+            self._input.put(None)
+
+
+# --- the transport ------------------------------------------------------------------------------
+
+class _Sent:
+    __slots__ = ("seq", "payload", "wire", "sent_at", "resent")
+
+    def __init__(self, seq, payload):
+        self.seq = seq
+        self.payload = payload
+        self.wire = frame_size(len(payload))
+        self.sent_at = None
+        self.resent = False
+
+
+class LinkTransport(Transport):
+    """Input units in DATA frames to a core behind a link, events back out of its frames.
+
+    ``send`` packs whole units into frames (never splitting one; a unit cut at the end of a
+    ``send`` waits for the next) and queues them; a sender thread keeps at most
+    ``window_bytes`` of frames (and ``window_frames`` frames) unacknowledged, the FPGA's
+    receive ring less one frame, and learns the FPGA's actual sizes from the counters its
+    first answer carries. A NACK(seq) makes it send again from ``seq`` (go-back-N), unless it
+    already did so within ``holdoff`` seconds (the NACKs from frames that were already on
+    their way); no ACK for ``timeout`` seconds sends everything unacknowledged again.
+    ``finish`` sends what is left and a barrier (an empty frame); :meth:`events` ends when the
+    barrier is acknowledged, which the FPGA does only after every earlier event has been sent.
+
+    On connecting, the transport sends a barrier and adopts the ``expected`` seq of the
+    answer, so it can talk to a board that was used before without a reset.
+
+    Errors raise :class:`~tickforge.host.transport.base.TransportError` with what happened: a
+    closed or vanished pipe, ``give_up`` seconds without any acknowledgement, a storm of bad
+    frames from the board (a wrong baud rate), lost frames of events (the host read too
+    slowly or the line is noisy).
+
+    ``stats`` (after :meth:`events` ends): frame and byte counts both ways, retransmissions,
+    the link efficiency (payload bytes / wire bytes) each way, and the FPGA's last
+    :class:`~tickforge.hdl.layouts.LinkCounters` as a dict.
+    """
+
+    def __init__(self, config, pipe, *, window_bytes=None, window_frames=DEFAULT_QUEUE_FRAMES,
+                 timeout=1.0, holdoff=None, give_up=30.0, max_payload=LINK_MAX_PAYLOAD,
+                 owner=None):
+        super().__init__(config)
+        self.pipe = pipe
+        self._owner = owner   # closed after the pipe: the simulator this transport started
+        self.max_payload = max_payload
+        self.window_bytes = window_bytes or DEFAULT_RING_BYTES - frame_size(max_payload)
+        self.window_frames = window_frames
+        self.timeout = timeout
+        self.holdoff = timeout / 4 if holdoff is None else holdoff
+        self.give_up = give_up
+        self._packer = UnitPacker(max_payload)
+        self._decoder = EventDecoder(config.exported_levels)
+        # the FPGA's frames may be as long as the protocol allows, whatever the host sends
+        self._reader = FrameReader(LINK_MAX_PAYLOAD, kinds=(FrameKind.DATA, FrameKind.ACK,
+                                                            FrameKind.NACK))
+        self._events = QueuedEvents()
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._queued = collections.deque()       # payloads waiting for the window
+        self._outstanding = collections.deque()  # _Sent frames not yet acknowledged
+        self._next_seq = 0
+        self._connected = False
+        self._resend_from = None
+        self._resent_at = {}                     # seq → when we last went back to it
+        self._progress_at = time.monotonic()     # last acknowledgement (or start)
+        self._finished = False
+        self._error = None
+        self._closing = False
+        self._output_seq = None
+        self._bad_at_last_good = 0
+        self._delivering = False                 # the receiver waits for the events' consumer
+        self.counters = None                     # the FPGA's last LinkCounters
+        self._stats = collections.Counter()
+        self._started = time.perf_counter()
+        self._threads = [threading.Thread(target=self._guard, args=(self._send_loop,),
+                                          daemon=True, name="link-send"),
+                         threading.Thread(target=self._guard, args=(self._receive_loop,),
+                                          daemon=True, name="link-receive")]
+        with self._lock:
+            self._queue_barrier()
+        for thread in self._threads:
+            thread.start()
+
+    # --- the Transport API ------------------------------------------------------------------
+
+    def send(self, data):
+        payloads = self._packer.pack(data)
+        self._stats["input_bytes"] += len(data)
+        with self._changed:
+            for payload in payloads:
+                while len(self._queued) >= 4 * self.window_frames and not self._stopped():
+                    self._changed.wait(0.1)
+                self._raise_if_failed()
+                self._queued.append(payload)
+                self._changed.notify_all()
+
+    def finish(self):
+        rest = self._packer.rest()
+        with self._changed:
+            if self._finished:
+                return
+            self._finished = True
+            if rest:
+                self._queued.append(rest)
+            self._queue_barrier()
+            self._changed.notify_all()
+
+    def events(self):
+        yield from self._events
+        self.stats = self._final_stats()
+
+    def close(self):
+        with self._changed:
+            self._closing = True
+            self._changed.notify_all()
+        self._events.close()
+        try:
+            self.pipe.close()
+        finally:
+            for thread in self._threads:
+                thread.join(timeout=5)
+            if self._owner is not None:
+                self._owner.close()
+
+    # --- shared state (called with the lock held) -------------------------------------------
+
+    def _queue_barrier(self):
+        self._queued.append(b"")
+
+    def _stopped(self):
+        return self._closing or self._error is not None
+
+    def _raise_if_failed(self):
+        if self._error is not None:
+            raise TransportError(str(self._error)) from self._error
+        if self._closing:
+            raise TransportError("the link transport is closed")
+
+    def _fail(self, error):
+        with self._changed:
+            if self._error is None and not self._closing:
+                self._error = error
+            self._changed.notify_all()
+        self._events.end(error)
+
+    def _guard(self, loop):
+        try:
+            loop()
+        except TransportError as error:
+            self._fail(error)
+        except Exception as error:  # a bug: still end the consumer's iteration with it
+            self._fail(TransportError(f"link {threading.current_thread().name} failed: "
+                                      f"{error!r}"))
+
+    def _in_flight_bytes(self):
+        return sum(frame.wire for frame in self._outstanding)
+
+    # --- sending ----------------------------------------------------------------------------
+
+    def _send_loop(self):
+        while True:
+            with self._changed:
+                batch = self._next_batch()
+                if batch is None:
+                    return
+            if batch:
+                wire = b"".join(encode_frame(FrameKind.DATA, frame.seq, frame.payload,
+                                             self.max_payload) for frame in batch)
+                self._stats["wire_bytes_sent"] += len(wire)
+                self.pipe.write(wire)
+
+    def _next_batch(self):
+        """Frames to write now, [] to look again, None to stop. Waits while there is nothing."""
+        while not self._stopped():
+            now = time.monotonic()
+            if self._delivering:
+                self._progress_at = now   # the consumer is slow, not the board
+            if self._outstanding and now - self._progress_at > self.give_up:
+                raise TransportError(
+                    f"no acknowledgement from the board for {self.give_up:.0f} s (frame "
+                    f"{self._outstanding[0].seq} sent {self._stats['retransmitted_frames']} "
+                    f"extra times) on {getattr(self.pipe, 'name', 'the pipe')}: is it running "
+                    f"the tickforge link at this baud rate? last counters: {self._counter_text()}")
+            if self._resend_from is not None:
+                start = self._resend_from
+                self._resend_from = None
+                return self._resend(start, now, "nacked_go_backs")
+            if self._outstanding and now - self._outstanding[0].sent_at > self.timeout:
+                return self._resend(self._outstanding[0].seq, now, "timeouts")
+            batch = []
+            while self._queued and self._fits(len(self._queued[0])):
+                if not self._connected and self._outstanding:
+                    break  # the first barrier goes alone: its answer says where seq starts
+                frame = _Sent(self._next_seq, self._queued.popleft())
+                self._next_seq = seq_after(self._next_seq)
+                frame.sent_at = now
+                self._outstanding.append(frame)
+                batch.append(frame)
+                self._stats["frames_sent"] += 1
+                self._stats["payload_bytes_sent"] += len(frame.payload)
+                self._changed.notify_all()   # room in the send queue
+            if batch:
+                return batch
+            wait = 0.05
+            if self._outstanding:
+                wait = max(0.001, min(wait, self._outstanding[0].sent_at + self.timeout - now))
+            self._changed.wait(wait)
+        return None
+
+    def _fits(self, payload_bytes):
+        if not self._outstanding:
+            return True
+        return (len(self._outstanding) < self.window_frames and
+                self._in_flight_bytes() + frame_size(payload_bytes) <= self.window_bytes)
+
+    def _resend(self, start, now, reason):
+        batch = [frame for frame in self._outstanding
+                 if seq_distance(self._outstanding[0].seq, frame.seq) >=
+                 seq_distance(self._outstanding[0].seq, start)]
+        for frame in batch:
+            frame.sent_at = now
+            frame.resent = True
+        self._resent_at[start] = now
+        self._stats[reason] += 1
+        self._stats["retransmitted_frames"] += len(batch)
+        return batch
+
+    # --- receiving --------------------------------------------------------------------------
+
+    def _receive_loop(self):
+        while True:
+            with self._lock:
+                if self._stopped():
+                    return
+            try:
+                data = self.pipe.read(0.05)
+            except PipeClosed as closed:
+                with self._lock:
+                    if self._closing:
+                        return
+                raise TransportError(f"{closed} before the last events arrived") from None
+            if not data:
+                continue
+            self._stats["wire_bytes_received"] += len(data)
+            for frame in self._reader.feed(data):
+                self._bad_at_last_good = self._reader.crc_errors + self._reader.header_errors
+                if frame.kind == FrameKind.DATA:
+                    self._take_events(frame)
+                else:
+                    self._take_control(frame)
+            self._check_line()
+
+    def _check_line(self):
+        bad = self._reader.crc_errors + self._reader.header_errors
+        if self._reader.good == 0 and (bad >= 16 or self._reader.skipped_bytes >= 1 << 16):
+            raise TransportError(
+                f"{getattr(self.pipe, 'name', 'the pipe')}: {self._stats['wire_bytes_received']} "
+                f"bytes received but not one good frame ({self._reader.crc_errors} CRC errors, "
+                f"{self._reader.header_errors} bad headers): a wrong baud rate, or not the "
+                f"tickforge link bitstream?")
+        if bad - self._bad_at_last_good >= 64:
+            raise TransportError(f"64 bad frames in a row from the board ({bad} so far): the "
+                                 f"line is too noisy or the baud rate is off")
+
+    def _check_output_seq(self, seq):
+        """Event frames cannot be sent again: a gap in their numbering is an error."""
+        if self._output_seq is not None and seq != self._output_seq:
+            missing = seq_distance(self._output_seq, seq)
+            raise TransportError(
+                f"{missing} frame(s) of events from the board were lost (expected seq "
+                f"{self._output_seq}, got {seq}; {self._reader.crc_errors} CRC errors so "
+                f"far): the host read too slowly or the line is noisy")
+
+    def _take_events(self, frame):
+        self._check_output_seq(frame.seq)
+        self._output_seq = seq_after(frame.seq)
+        self._stats["event_frames_received"] += 1
+        self._stats["event_payload_bytes"] += len(frame.payload)
+        try:
+            events = self._decoder.decode(frame.payload)
+        except ValueError as error:
+            raise TransportError(f"event frame {frame.seq}: {error}") from None
+        self._delivering = True
+        try:
+            self._events.put(events)
+        finally:
+            self._delivering = False
+
+    def _take_control(self, frame):
+        counters = COUNTERS.decode(frame.payload)
+        # every event frame counted here was sent before this control frame
+        sent = counters.frames_sent & 0xFFFF
+        self._check_output_seq(sent)
+        self._output_seq = sent
+        self._stats["control_frames_received"] += 1
+        self._stats["control_payload_bytes"] += len(frame.payload)
+        done = False
+        with self._changed:
+            self.counters = counters
+            if not self._connected:
+                self._connect(counters)
+            self._acknowledge(counters.acked)
+            if frame.kind == FrameKind.NACK:
+                self._stats["nacks"] += 1
+                self._go_back(frame.seq)
+            if self._finished and not self._queued and not self._outstanding:
+                done = True
+            self._changed.notify_all()
+        if done:
+            self._events.end()
+
+    def _connect(self, counters):
+        """The first answer: adopt the FPGA's numbering and sizes."""
+        self._connected = True
+        self.window_frames = min(self.window_frames, counters.queue_frames)
+        self.window_bytes = min(self.window_bytes,
+                                counters.ring_bytes - frame_size(self.max_payload))
+        first = self._outstanding[0]
+        if counters.expected != seq_after(first.seq) or counters.acked != first.seq:
+            # our barrier was not taken: renumber from what the FPGA expects
+            self._outstanding.clear()
+            self._queued.appendleft(first.payload)
+            self._next_seq = counters.expected
+
+    def _acknowledge(self, acked):
+        progressed = False
+        while self._outstanding and seq_distance(self._outstanding[0].seq, acked) < 1 << 15:
+            self._outstanding.popleft()
+            progressed = True
+        if progressed:
+            self._progress_at = time.monotonic()
+
+    def _go_back(self, seq):
+        if not self._outstanding:
+            return
+        oldest = self._outstanding[0].seq
+        if seq_distance(oldest, seq) >= len(self._outstanding):
+            return  # not a frame we have out: an old NACK, or acknowledged since
+        if time.monotonic() - self._resent_at.get(seq, float("-inf")) < self.holdoff:
+            self._stats["nacks_ignored"] += 1
+            return
+        self._resend_from = seq
+
+    # --- reporting --------------------------------------------------------------------------
+
+    def _counter_text(self):
+        if self.counters is None:
+            return "none received"
+        return ", ".join(f"{name}={value}" for name, value in self.counters._asdict().items())
+
+    def _final_stats(self):
+        s = self._stats
+        sent_wire = s["wire_bytes_sent"]
+        received_wire = s["wire_bytes_received"]
+        stats = {
+            "target": "link",
+            "pipe": getattr(self.pipe, "name", type(self.pipe).__name__),
+            **{key: s[key] for key in (
+                "input_bytes", "frames_sent", "payload_bytes_sent", "wire_bytes_sent",
+                "retransmitted_frames", "timeouts", "nacked_go_backs", "nacks", "nacks_ignored",
+                "event_frames_received", "event_payload_bytes", "control_frames_received",
+                "wire_bytes_received")},
+            "host_to_fpga_efficiency": s["payload_bytes_sent"] / sent_wire if sent_wire else 0,
+            "fpga_to_host_efficiency":
+                s["event_payload_bytes"] / received_wire if received_wire else 0,
+            "received_crc_errors": self._reader.crc_errors,
+            "received_skipped_bytes": self._reader.skipped_bytes,
+            "wall_seconds": time.perf_counter() - self._started,
+            "counters": self.counters._asdict() if self.counters else None,
+        }
+        return stats
+
+
+def build_native(config, divisor=None, **link_options):
+    """The native simulator of :class:`~tickforge.hdl.link.LinkedCore` (built on first use,
+    cached after): ``divisor`` puts UARTs in the loop."""
+    from ...hdl.link import LinkedCore
+    from ...sim.native import NativeSim
+    design = LinkedCore(config, divisor, **link_options)
+    return NativeSim.build(design, "linked_core" if divisor is None
+                           else f"linked_core_uart{divisor}")
+
+
+def open_native(config, divisor=None, *, simulator=None, via="socket", idle=0.0, seed=None,
+                drain=2000, **transport_options):
+    """A :class:`LinkTransport` to a native simulation of
+    :class:`~tickforge.hdl.link.LinkedCore` (``simulator``, or :func:`build_native` of
+    ``config`` and ``divisor``), over its socket (``via="socket"``) or its standard input and
+    output (``via="pipes"``). Closing the transport stops the simulator."""
+    if simulator is None:
+        simulator = build_native(config, divisor)
+    if via == "socket":
+        server = simulator.serve(idle=idle, seed=seed, drain=drain)
+        try:
+            pipe = SocketPipe.connect(server.host, server.port)
+        except BaseException:
+            server.close()
+            raise
+        return LinkTransport(config, pipe, owner=server, **transport_options)
+    if via == "pipes":
+        pipe = NativeRunPipe(simulator, idle=idle, seed=seed, drain=drain)
+        return LinkTransport(config, pipe, owner=pipe.run, **transport_options)
+    raise ValueError(f"via must be 'socket' or 'pipes', not {via!r}")

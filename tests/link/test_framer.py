@@ -1,0 +1,156 @@
+"""The transmit side: events serialized, packed into frames and sent, read back by the host's
+decoder; control frames between them carrying the counters."""
+
+import random
+
+import pytest
+from amaranth.hdl import Module, Value
+from amaranth.lib import wiring
+from amaranth.sim import Simulator
+
+from tickforge.hdl.layouts import EventKind, EVENT_BODY, FrameKind, LinkCounters, event_layout
+from tickforge.hdl.link.events import EventSerializer, event_sizes
+from tickforge.hdl.link.framing import Framer, FrameSender
+from tickforge.host.codec import to_bytes
+from tickforge.host.link import COUNTERS, EventDecoder, FrameReader
+from tickforge.host.protocol import event_codec
+
+LEVELS = 4
+MAX_PAYLOAD = 256
+FLUSH_IDLE = 32
+
+
+class Transmitter(wiring.Component):
+    """Serializer → framer → sender, as the link wires them."""
+
+    def __init__(self):
+        self.serializer = EventSerializer(LEVELS)
+        self.framer = Framer(LEVELS, ring_bytes=512, max_payload=MAX_PAYLOAD,
+                             flush_idle=FLUSH_IDLE)
+        self.sender = FrameSender()
+        super().__init__({})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.serializer = self.serializer
+        m.submodules.framer = self.framer
+        m.submodules.sender = self.sender
+        wiring.connect(m, self.serializer.o, self.framer.events)
+        wiring.connect(m, self.framer.o, self.sender.i)
+        return m
+
+
+def random_events(rng, count, kinds):
+    """Raw event values: random bits everywhere, a chosen kind."""
+    size = event_layout(LEVELS).size
+    return [(rng.getrandbits(size) & ~0xF) | rng.choice(kinds).value for _ in range(count)]
+
+
+def run(events, *, rng, idle=0.0, backpressure=0.0, controls=(), tail=None):
+    """Offer ``events`` (raw values) with random idle cycles; raise a control request at each
+    event index in ``controls``; return the bytes sent with their cycles and the counters each
+    control request saw."""
+    dut = Transmitter()
+    serializer, framer, sender = dut.serializer, dut.framer, dut.sender
+    out, requests = [], []
+    tail = tail or 4 * FLUSH_IDLE + 4 * MAX_PAYLOAD
+
+    async def bench(ctx):
+        pending = list(events)
+        index, quiet, cycle = 0, 0, 0
+        ack = nack = False
+        counters = 0
+        while quiet < tail:
+            if index in controls and not (ack or nack) and (index, "done") not in requests:
+                counters = rng.getrandbits(LinkCounters.as_shape().size)
+                ack, nack = rng.choice([(True, False), (False, True), (True, True)])
+                requests.append((index, "done"))
+                requests.append((counters, "NACK" if nack else "ACK"))
+            ctx.set(Value.cast(framer.counters), counters)
+            ctx.set(framer.control.ack, ack)
+            ctx.set(framer.control.nack, nack)
+            offer = index < len(pending) and not (idle and rng.random() < idle)
+            ctx.set(serializer.i.valid, offer)
+            ctx.set(Value.cast(serializer.i.payload), pending[index] if offer else 0)
+            ctx.set(sender.o.ready, not (backpressure and rng.random() < backpressure))
+            _, _, taken, took, valid, ready, byte = await ctx.tick().sample(
+                framer.control.taken, serializer.i.ready, sender.o.valid, sender.o.ready,
+                sender.o.payload)
+            if taken:
+                ack = nack = False
+            if offer and took:
+                index += 1
+            if valid and ready:
+                out.append((cycle, byte))
+            busy = index < len(pending) or (valid and ready) or ack or nack
+            quiet = 0 if busy else quiet + 1
+            cycle += 1
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return out, [(value, kind) for value, kind in requests if kind != "done"]
+
+
+def decode(out):
+    reader = FrameReader(MAX_PAYLOAD)
+    frames = reader.feed(bytes(byte for _, byte in out))
+    assert reader.skipped_bytes == reader.crc_errors == reader.header_errors == 0
+    return frames
+
+
+SENT = [kind for kind in EventKind if kind in EVENT_BODY and kind.value < EventKind.CONFIG.value]
+
+
+@pytest.mark.parametrize("idle, backpressure", [(0.0, 0.0), (0.6, 0.5)])
+def test_every_event_kind_round_trips_through_the_host_decoder(seed, idle, backpressure):
+    rng = random.Random(seed)
+    raw = random_events(rng, 60, SENT + [EventKind.CONFIG, EventKind.CLEAR,
+                                         EventKind.CANDIDATE])
+    out, _ = run(raw, rng=rng, idle=idle, backpressure=backpressure)
+    frames = decode(out)
+    assert all(frame.kind == FrameKind.DATA for frame in frames)
+    assert [frame.seq for frame in frames] == list(range(len(frames)))
+    assert all(0 < len(frame.payload) <= MAX_PAYLOAD for frame in frames)
+    decoder = EventDecoder(LEVELS)
+    got = [event for frame in frames for event in decoder.decode(frame.payload)]
+    codec = event_codec(LEVELS)
+    assert got == [codec.decode(value) for value in raw]
+    wire = sum(len(frame.payload) for frame in frames)
+    assert wire == sum(event_sizes(LEVELS)[EventKind(value & 0xF)] for value in raw)
+
+
+def test_frames_fill_up_and_a_quiet_output_is_flushed_within_the_idle_bound(seed):
+    rng = random.Random(seed)
+    raw = random_events(rng, 20, [EventKind.BOOK])   # 62 bytes: 4 to a 256-byte frame
+    out, _ = run(raw, rng=rng)
+    frames = decode(out)
+    assert [len(frame.payload) for frame in frames] == [248] * 5
+    # one lone event: out within the idle bound plus its own bytes
+    out, _ = run(raw[:1], rng=rng)
+    first_byte, last_byte = out[0][0], out[-1][0]
+    assert first_byte <= FLUSH_IDLE + 70 + 5
+    assert last_byte - first_byte == len(out) - 1 == 62 + 11 - 1
+
+
+def test_control_frames_go_between_data_frames_with_a_snapshot_of_the_counters(seed):
+    rng = random.Random(seed)
+    raw = random_events(rng, 40, SENT)
+    controls = set(rng.sample(range(40), 8))
+    out, requests = run(raw, rng=rng, controls=controls, backpressure=0.3)
+    frames = decode(out)
+    control = [frame for frame in frames if frame.kind != FrameKind.DATA]
+    data = [frame for frame in frames if frame.kind == FrameKind.DATA]
+    assert [frame.seq for frame in data] == list(range(len(data)))
+    assert len(control) == len(requests)
+    for frame, (value, kind) in zip(control, requests):
+        counters = COUNTERS.decode(frame.payload)
+        assert frame.payload == to_bytes(LinkCounters, counters._asdict())
+        assert frame.kind.name == kind
+        assert int.from_bytes(frame.payload, "little") == value
+        assert frame.seq == (counters.expected if kind == "NACK" else counters.acked)
+    decoder = EventDecoder(LEVELS)
+    codec = event_codec(LEVELS)
+    assert [e for frame in data for e in decoder.decode(frame.payload)] == \
+        [codec.decode(value) for value in raw]
