@@ -24,6 +24,19 @@ def _existing_file(text):
     return path
 
 
+def _target(text):
+    if text in ("model", "sim", "rtl") or text.startswith("board="):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"{text!r}: choose model, sim (the board's gateware, simulated), rtl (the core alone, "
+        f"simulated at full width) or board=PORT[@BAUD]")
+
+
+_TARGET_HELP = ("model (golden model), sim (the board's gateware in the native simulation, "
+                "over its link protocol), rtl (the core alone, simulated at 64 bits a cycle) "
+                "or board=PORT[@BAUD] (a board on a serial port)")
+
+
 def _progress(total, description):
     """A progress bar on stderr; returns (update(done), close())."""
     from rich.progress import Progress, BarColumn, MofNCompleteColumn, TimeElapsedColumn
@@ -244,8 +257,7 @@ def build_parser():
         description="Replay a LOBSTER day (the sample .zip, or a message csv with its "
                     "order-book csv) through a target and compare its book with the "
                     "order-book file after every message row.")
-    verify.add_argument("--target", choices=("model", "sim"), default="model",
-                        help="golden model in-process, or the RTL in the native simulation")
+    verify.add_argument("--target", type=_target, default="model", help=_TARGET_HELP)
     verify.add_argument("--levels", type=int, default=None, metavar="N",
                         help="compare the top N levels per side (default: the file's)")
     verify.add_argument("messages", type=_existing_file, metavar="MESSAGE_CSV_OR_ZIP")
@@ -259,26 +271,24 @@ def build_parser():
         description="Replay Binance depth-stream captures (several venues may feed one run) "
                     "through a target and compare its best bid/ask after every applied diff "
                     "with the venue's own bookTicker stream.")
-    binance.add_argument("--target", choices=("model", "sim"), default="model")
+    binance.add_argument("--target", type=_target, default="model", help=_TARGET_HELP)
     binance.add_argument("--levels", type=int, default=10, metavar="K",
                          help="levels a side sent to the target (default 10)")
     binance.add_argument("files", type=_existing_file, nargs="+", metavar="FILES")
     binance.set_defaults(run=cmd_verify_binance)
 
-    targets = ("model", "sim")
     for name, run, summary in (
             ("replay", cmd_replay, "stream data through the kernels and collect signals"),
             ("backtest", cmd_backtest, "replay with paper fills and report P&L and plots")):
         command = commands.add_parser(name, help=summary, description=summary)
-        command.add_argument("--target", choices=targets, default="model",
-                             help="golden model, or the RTL in the native simulation")
+        command.add_argument("--target", type=_target, default="model", help=_TARGET_HELP)
         command.add_argument("--config", type=_existing_file, metavar="CONFIG.toml",
                              help="kernel parameters (see host/settings.py)")
         command.add_argument("--format", choices=("itch", "lobster", "binance"),
                              help="data format (default: detected from the contents)")
-        command.add_argument("--compare", choices=targets,
+        command.add_argument("--compare", type=_target, metavar="TARGET",
                              help="run this target beside and fail on the first event that "
-                                  "differs")
+                                  "differs (usually: model)")
         command.add_argument("--output", type=Path, metavar="SIGNALS.csv|.jsonl",
                              help="write every signal to this file")
         command.add_argument("data", type=_existing_file, nargs="+", metavar="DATA")

@@ -4,21 +4,52 @@ Code above a transport sends input bytes and iterates decoded events; it never k
 them it talks to.
 """
 
+import dataclasses
+
 from .base import Transport, TransportError
 from .model import ModelTransport
 
 
-__all__ = ["Transport", "TransportError", "ModelTransport", "open_transport", "TARGETS"]
+__all__ = ["Transport", "TransportError", "ModelTransport", "open_transport", "TARGETS",
+           "target_config"]
 
 
-TARGETS = ("model", "sim")
+TARGETS = ("model", "sim", "rtl", "board=PORT")
+"""``model``: the golden model in-process. ``sim``: the board's gateware (link and core, one
+byte a beat) in the native simulation, spoken to over a loopback socket in the board's exact
+protocol. ``rtl``: the core alone in the native simulation at its full width, fed raw (the
+fastest way to run the RTL over a day). ``board=PORT``: a board on a serial port (a device, or
+any pyserial URL such as ``socket://127.0.0.1:9000``), ``board=PORT@BAUD`` to set the rate."""
+
+DEFAULT_BAUD = 3_000_000
+
+
+def target_config(target, config):
+    """The core configuration a target runs: the link's targets take one byte a beat."""
+    if target == "sim" or target.startswith("board="):
+        return dataclasses.replace(config, width=1)
+    return config
 
 
 def open_transport(target, config):
-    """The transport for a target name as the command line gives it."""
+    """The transport for a target name as the command line gives it (see :data:`TARGETS`)."""
+    config = target_config(target, config)
     if target == "model":
         return ModelTransport(config)
-    if target == "sim":
+    if target == "rtl":
         from .sim import SimTransport
         return SimTransport(config)
+    if target == "sim":
+        from .link import open_native
+        return open_native(config)
+    if target.startswith("board="):
+        from .link import LinkTransport, SerialPipe
+        port, _, baud = target.removeprefix("board=").partition("@")
+        if not port:
+            raise ValueError("board=PORT needs a port, e.g. board=/dev/ttyUSB1")
+        try:
+            rate = int(baud) if baud else DEFAULT_BAUD
+        except ValueError:
+            raise ValueError(f"board=PORT@BAUD: {baud!r} is not a baud rate") from None
+        return LinkTransport(config, SerialPipe(port, rate))
     raise ValueError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
