@@ -6,8 +6,9 @@ prints strictly through it (below our bid, above our ask); an imbalance or arbit
 (a taker) fills at once, at the touch, for at most the size shown there. No queue position,
 no fees beyond the arbitrage kernel's own, no market impact.
 
-From the FILL events this computes, per book and in total: cash, inventory, the P&L marked to
-the mid of the latest PRICE event, the hit rate (the share of round trips, matched first in
+From the FILL events this computes, per book and in total: cash, inventory, the P&L in the
+quote currency marked to the mid of the latest PRICE event (an inverse contract of value v
+filled at p counts as v/p of the base asset bought for v), the hit rate (the share of round trips, matched first in
 first out, that made money), the maximum drawdown of the P&L, and a Sharpe ratio of the
 P&L's changes over each minute of exchange time, scaled by sqrt(minutes of the sample).
 """
@@ -23,19 +24,22 @@ __all__ = ["Backtest", "BacktestReport"]
 
 _Q16 = 1 << 16
 _MINUTE_NS = 60 * 10**9
+_DUST = 1e-12  # base units below this are rounding left by inverse contracts
 
 
 @dataclass
 class _Book:
-    cash: int = 0                  # price units × quantity units
-    inventory: int = 0
-    mid_q16: int = 0
-    lots: deque = field(default_factory=deque)  # open (signed qty, price), first in first out
+    instrument: object
+    cash: float = 0.0              # currency
+    position: float = 0.0          # base units (shares, BTC)
+    inventory: int = 0             # the book's own quantity units, as the FILL events count
+    mid: float = 0.0               # currency
+    lots: deque = field(default_factory=deque)  # open (signed base qty, price), FIFO
     round_trips: int = 0
     hits: int = 0
 
     def value(self):
-        return self.cash + self.inventory * self.mid_q16 / _Q16
+        return self.cash + self.position * self.mid
 
 
 @dataclass
@@ -54,10 +58,9 @@ class Backtest:
     """Feed it every event of a replay (:meth:`event`), then ask for the :meth:`report`;
     it also keeps the series the plots need."""
 
-    def __init__(self, slots, price_scale):
+    def __init__(self, slots, instruments):
         self.names = {slot: name for name, slot in slots.items()}
-        self.price_scale = price_scale
-        self.books = {slot: _Book() for slot in self.names}
+        self.books = {slot: _Book(instruments[name]) for name, slot in slots.items()}
         self.fills = 0
         # series for the plots: (exchange ns, value)
         self.pnl = []
@@ -69,45 +72,60 @@ class Backtest:
 
     def event(self, event):
         kind, body, when = event.kind, event.body, event.timestamp
-        if kind == EventKind.PRICE and body.slot in self.books:
+        book = self.books.get(body.slot) if hasattr(body, "slot") else None
+        if book is None:
+            if kind == EventKind.SIGNAL:
+                self.latencies.append((event.t_out - event.t_in) % (1 << 32))
+            return
+        scale = book.instrument.price_scale
+        if kind == EventKind.PRICE:
             if body.two_sided:
-                self.books[body.slot].mid_q16 = body.mid
-                self.mids[body.slot].append((when, body.mid / _Q16 / self.price_scale))
+                book.mid = body.mid / _Q16 / scale
+                self.mids[body.slot].append((when, book.mid))
             self.pnl.append((when, self.total()))
         elif kind == EventKind.SIGNAL:
             self.latencies.append((event.t_out - event.t_in) % (1 << 32))
-            if body.reason == SignalReason.QUOTE and body.slot in self.quotes:
-                self.quotes[body.slot][body.side].append((when, body.price / self.price_scale))
-        elif kind == EventKind.FILL and body.slot in self.books:
-            self._fill(self.books[body.slot], body)
-            self.fill_marks[body.slot].append((when, body.price / self.price_scale, body.side))
+            if body.reason == SignalReason.QUOTE:
+                self.quotes[body.slot][body.side].append((when, body.price / scale))
+        elif kind == EventKind.FILL:
+            self._fill(book, body)
+            self.fill_marks[body.slot].append((when, body.price / scale, body.side))
             self.inventory[body.slot].append((when, body.inventory))
             self.pnl.append((when, self.total()))
 
     def _fill(self, book, fill):
+        """Book a fill in currency and base units: an inverse contract of value v bought at
+        price p is v / p of the base, paid v."""
         self.fills += 1
-        signed = fill.qty if fill.side == Side.BID else -fill.qty
-        book.cash -= signed * fill.price
-        book.inventory += signed
+        instrument = book.instrument
+        price = fill.price / instrument.price_scale
+        if instrument.contract_value:
+            base = fill.qty * instrument.contract_value / price
+        else:
+            base = fill.qty / instrument.qty_scale
+        signed = base if fill.side == Side.BID else -base
+        book.cash -= signed * price
+        book.position += signed
+        book.inventory = fill.inventory
         remaining = signed
-        while remaining and book.lots and (book.lots[0][0] > 0) != (remaining > 0):
+        while abs(remaining) > _DUST and book.lots and (book.lots[0][0] > 0) != (remaining > 0):
             lot_qty, lot_price = book.lots[0]
             closed = min(abs(lot_qty), abs(remaining))
-            gain = (fill.price - lot_price) * closed * (1 if lot_qty > 0 else -1)
+            gain = (price - lot_price) * closed * (1 if lot_qty > 0 else -1)
             book.round_trips += 1
             book.hits += gain > 0
             lot_qty += closed if lot_qty < 0 else -closed
             remaining += closed if remaining < 0 else -closed
-            if lot_qty:
+            if abs(lot_qty) > _DUST:
                 book.lots[0] = (lot_qty, lot_price)
             else:
                 book.lots.popleft()
-        if remaining:
-            book.lots.append((remaining, fill.price))
+        if abs(remaining) > _DUST:
+            book.lots.append((remaining, price))
 
     def total(self):
         """Marked-to-market P&L of every book, in currency."""
-        return sum(book.value() for book in self.books.values()) / self.price_scale
+        return sum(book.value() for book in self.books.values())
 
     def report(self):
         peak, drawdown = -math.inf, 0.0
@@ -130,8 +148,7 @@ class Backtest:
             hit_rate=hits / round_trips if round_trips else 0.0, round_trips=round_trips,
             fills=self.fills,
             inventory={self.names[slot]: book.inventory for slot, book in self.books.items()},
-            per_book_pnl={self.names[slot]: book.value() / self.price_scale
-                          for slot, book in self.books.items()})
+            per_book_pnl={self.names[slot]: book.value() for slot, book in self.books.items()})
 
     def plot(self, folder, *, book=None):
         """Write mid_quotes.png, inventory.png, pnl.png and latency.png into ``folder``;

@@ -185,7 +185,7 @@ def cmd_backtest(args):
 
     config, the_plan, setup = _prepare(args, {"paper_fills": 1,
                                               "event_mask": int(_BACKTEST_EVENTS)})
-    backtest = Backtest(the_plan.slots, the_plan.price_scale)
+    backtest = Backtest(the_plan.slots, the_plan.instruments)
     _run(args, config, the_plan, setup, on_event=backtest.event)
     print_backtest(backtest.report())
     if args.plots:
@@ -208,7 +208,7 @@ def cmd_demo(args):
     for title, config, data in runs:
         print(f"\n=== {title} ===")
         plots = REPO / "build" / "demo" / config.stem
-        args = argparse.Namespace(config=config, data=data, format=None, target="sim",
+        args = argparse.Namespace(config=config, data=data, format=None, target="rtl",
                                   compare="model", output=None, plots=plots, book=None)
         cmd_backtest(args)
     return 0

@@ -16,31 +16,40 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..hdl.layouts import EventKind, RejectReason
-from .feeds.binance import BinanceCapture, BinanceToItch
+from .feeds.binance import BinanceCapture, BinanceToItch, DEFAULT_SCALES, Venue
 from .feeds.itch import iter_units
 from .feeds.lobster import LobsterDay, LobsterToItch
 from .protocol import encode, WIRE
 
 
-__all__ = ["Plan", "plan", "detect_format", "FORMATS", "replay", "ReplayResult",
+__all__ = ["Instrument", "Plan", "plan", "detect_format", "FORMATS", "replay", "ReplayResult",
            "EventMismatch", "SEND_CHUNK"]
 
 
 FORMATS = ("itch", "lobster", "binance")
 SEND_CHUNK = 1 << 16
 _STATUS_TAG = 0x5EED
+COIN_M_CONTRACT_USD = 100  # a BTC COIN-M contract is worth 100 USD
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """How a book's integers read as money: ``price_scale`` price units and ``qty_scale``
+    quantity units per currency unit and base unit; an inverse contract (COIN-M) counts
+    contracts of ``contract_value`` currency units each instead."""
+    price_scale: int
+    qty_scale: int = 1
+    contract_value: int = None
 
 
 @dataclass
 class Plan:
     """What a replay sends: ``units()`` yields every unit (subscriptions included); ``slots``
-    names the books ({name: slot}); ``price_scale`` is price units per currency unit (for
-    reports); ``messages`` the number of input messages, if known in advance."""
+    names the books ({name: slot}) and ``instruments`` says how each reads as money."""
     description: str
     slots: dict
     units: object
-    price_scale: float
-    messages: int = None
+    instruments: dict
 
 
 def detect_format(paths):
@@ -76,7 +85,7 @@ def plan(paths, data_format=None, *, config, symbols=()):
             yield encode("s", stock_locate=converter.locate, slot=0)
             yield from converter.units(day.rows())
         return Plan(f"LOBSTER {day.ticker} {day.date} ({day.levels} levels)",
-                    {day.ticker: 0}, units, price_scale=10_000)
+                    {day.ticker: 0}, units, {day.ticker: _NASDAQ})
     if data_format == "binance":
         capture = BinanceCapture(paths)
         converter = BinanceToItch(capture.venues, tracked_levels=config.tracked_levels,
@@ -91,7 +100,8 @@ def plan(paths, data_format=None, *, config, symbols=()):
             for step in converter.convert(capture.records()):
                 yield from step.units
         names = {venue.name: slot for venue, slot in zip(capture.venues, converter.slots)}
-        return Plan(f"Binance {', '.join(names)}", names, units, price_scale=100)
+        instruments = {venue.name: _binance_instrument(venue.venue) for venue in capture.venues}
+        return Plan(f"Binance {', '.join(names)}", names, units, instruments)
     if data_format == "itch":
         if len(paths) != 1:
             raise ValueError("an ITCH replay takes one file")
@@ -103,8 +113,18 @@ def plan(paths, data_format=None, *, config, symbols=()):
         slots = {symbol: slot for slot, symbol in enumerate(symbols)}
         return Plan(f"ITCH {paths[0].name}", slots,
                     lambda: _subscribed(iter_units(paths[0], strict=False), slots),
-                    price_scale=10_000)
+                    dict.fromkeys(slots, _NASDAQ))
     raise ValueError(f"unknown data format {data_format!r}; choose one of {', '.join(FORMATS)}")
+
+
+_NASDAQ = Instrument(price_scale=10_000)  # ITCH prices: 1/10000 $; quantities: shares
+
+
+def _binance_instrument(venue):
+    scale = DEFAULT_SCALES[venue]
+    return Instrument(price_scale=10 ** scale.price_decimals,
+                      qty_scale=10 ** scale.quantity_decimals,
+                      contract_value=COIN_M_CONTRACT_USD if venue == Venue.CM else None)
 
 
 def _subscribed(units, slots):
