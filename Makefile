@@ -24,5 +24,14 @@ test: setup
 bench: setup
 	$(BIN)/tickforge bench --output bench.json
 
+formal: setup
+	$(BIN)/python -m tickforge.sim.formal
+
+bitstream: setup
+	$(BIN)/tickforge bitstream $(BOARD)
+
+flash: setup
+	$(BIN)/tickforge flash $(BOARD)
+
 clean:
 	rm -rf build .pytest_cache .hypothesis

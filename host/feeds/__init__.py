@@ -6,4 +6,6 @@
   stream that rebuilds LOBSTER's book in the golden model and the gateware.
 - :mod:`.binance` — Binance depth-stream captures: snapshot + diff sync, exact decimal scaling,
   sequence gaps, and the top-K price-level updates a venue without order ids becomes.
+- :mod:`.mold` — MoldUDP64 packets around ITCH units: sequence gaps detected, counted and
+  recovered from a book snapshot.
 """

@@ -169,3 +169,72 @@ def test_full_captures_match_their_book_tickers(shared_data):
     for venue in result.venues[1:]:
         assert venue.matched == venue.prices_matched == venue.total
     _assert_clean_counters(result)
+
+
+def _book_after(path, diff_line):
+    """The venue's full book (JSON price strings → quantity strings, by side) after the diff on
+    ``diff_line``, by Binance's own rule (the snapshot, then every diff, buffered ones included,
+    reaching past it), read with nothing but gzip and json."""
+    book, last_update_id, diffs = None, None, []
+    with gzip.open(path, "rt") as text:
+        for line, entry in enumerate(text, 1):
+            message = json.loads(entry.split(" ", 1)[1])
+            if "lastUpdateId" in message:
+                last_update_id = message["lastUpdateId"]
+                book = {side: dict(message[side]) for side in ("bids", "asks")}
+            elif "@depth" in message["stream"]:
+                diffs.append(message["data"])
+            if book is not None:
+                for data in diffs:
+                    if data["u"] >= last_update_id:
+                        for side, key in (("bids", "b"), ("asks", "a")):
+                            for price, qty in data[key]:
+                                if float(qty):
+                                    book[side][price] = qty
+                                else:
+                                    book[side].pop(price, None)
+                diffs.clear()
+            if line == diff_line:
+                return book
+
+
+@pytest.mark.parametrize("path", SLICES, ids=["spot", "usdm", "cm"])
+def test_after_a_gap_the_next_snapshot_resyncs_the_venue(tmp_path, seed, path):
+    """A diff removed, and a later snapshot (what a client fetches after a gap) put in the
+    capture: the gap is reported, then the venue is back in sync and matches bookTicker."""
+    diffs, (_, last_update_id), _ = _scan(path)
+    futures = diffs[0][3] is not None
+    reach = last_update_id if futures else last_update_id + 1
+    first_applied = next(index for index, diff in enumerate(diffs) if diff[2] >= reach)
+    rng = random.Random(seed)
+    removed = rng.randrange(first_applied + 1, len(diffs) // 2)
+    resync = rng.randrange(removed + 1, len(diffs) // 2 + 50)
+    book = _book_after(path, diffs[resync][0])
+    snapshot = {"lastUpdateId": diffs[resync][2],
+                "bids": sorted(book["bids"].items(), key=lambda level: -float(level[0])),
+                "asks": sorted(book["asks"].items(), key=lambda level: float(level[0]))}
+    print(f"removing {path.name} line {diffs[removed][0]}, snapshot after line "
+          f"{diffs[resync][0]}")
+    patched = tmp_path / path.parent.name / path.name
+    patched.parent.mkdir()
+    with gzip.open(path, "rt") as source, gzip.open(patched, "wt") as target:
+        for number, entry in enumerate(source, 1):
+            if number == diffs[removed][0]:
+                continue
+            target.write(entry)
+            if number == diffs[resync][0]:
+                target.write(f"{entry.split(' ', 1)[0]} {json.dumps(snapshot)}\n")
+    others = [other for other in SLICES if other != path]
+    result, model = _verify([patched, *others])
+    _report(result)
+
+    gap, = result.gaps
+    assert str(gap).startswith(f"{result.venues[0].name}: sequence gap at {patched} line ")
+    venue = result.venues[0]
+    assert (venue.gaps, venue.in_sync) == (1, True)
+    # applied: those before the removed one, and those the new snapshot does not cover (futures
+    # apply again the one with u = lastUpdateId)
+    after = len(diffs) - resync - (0 if futures else 1)
+    assert venue.applied == (removed - first_applied) + after
+    assert venue.total > 0 and venue.matched >= 0.999 * venue.total
+    _assert_clean_counters(result)
