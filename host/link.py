@@ -6,6 +6,7 @@ that crossed a link compare equal to the golden model's.
 Every size and field comes from the layouts in :mod:`tickforge.hdl.layouts`.
 """
 
+import collections
 import zlib
 from collections import namedtuple
 
@@ -17,7 +18,8 @@ from .protocol import event_codec
 
 
 __all__ = ["Frame", "encode_frame", "FrameReader", "FrameError", "UnitPacker", "EventDecoder",
-           "COUNTERS", "HEADER", "TRAILER", "SYNC", "frame_size", "seq_after", "seq_distance"]
+           "EventEncoder", "COUNTERS", "HEADER", "TRAILER", "SYNC", "frame_size", "seq_after",
+           "seq_distance", "seq_before"]
 
 
 HEADER = WireFormat(FrameHeader)
@@ -50,6 +52,11 @@ def seq_distance(older, newer):
     return (newer - older) & 0xFFFF
 
 
+def seq_before(seq, other):
+    """Whether ``seq`` comes before ``other`` (within half the 16-bit numbering)."""
+    return 0 < seq_distance(seq, other) < 1 << 15
+
+
 def encode_frame(kind, seq, payload=b"", max_payload=LINK_MAX_PAYLOAD):
     """The wire bytes of one frame."""
     if len(payload) > max_payload:
@@ -62,14 +69,15 @@ def encode_frame(kind, seq, payload=b"", max_payload=LINK_MAX_PAYLOAD):
 
 class FrameReader:
     """Finds frames in a byte stream fed in pieces of any size, as the gateware deframer does:
-    hunt for the sync, check the header (a known kind, a length up to ``max_payload``) and the
-    CRC; after a bad frame resume hunting right after its sync, so a real frame inside garbage
-    is found. Counts what it passes over in ``skipped_bytes``, ``crc_errors`` and
-    ``header_errors``; ``good`` counts frames returned."""
+    hunt for the sync, check the header (a known kind, a length up to ``max_payload``, 0 for
+    ``empty_kinds``) and the CRC; after a bad frame resume hunting right after its sync, so a
+    real frame inside garbage is found. Counts what it passes over in ``skipped_bytes``,
+    ``crc_errors`` and ``header_errors``; ``good`` counts frames returned."""
 
-    def __init__(self, max_payload=LINK_MAX_PAYLOAD, kinds=tuple(FrameKind)):
+    def __init__(self, max_payload=LINK_MAX_PAYLOAD, kinds=tuple(FrameKind), empty_kinds=()):
         self.max_payload = max_payload
         self._kinds = {kind.value: kind for kind in kinds}
+        self._longest = {kind.value: 0 if kind in empty_kinds else max_payload for kind in kinds}
         self._buffer = bytearray()
         self.skipped_bytes = self.crc_errors = self.header_errors = self.good = 0
 
@@ -92,7 +100,7 @@ class FrameReader:
             if len(buffer) - start < HEADER.size:
                 break
             header = HEADER.unpack(buffer, start)
-            if header.kind not in self._kinds or header.length > self.max_payload:
+            if header.length > self._longest.get(header.kind, -1):
                 self.header_errors += 1
                 position = start + len(SYNC)
                 continue
@@ -178,3 +186,17 @@ class EventDecoder:
             events.append(decode(int.from_bytes(payload[position:position + size], "little")))
             position += size
         return events
+
+
+class EventEncoder:
+    """The inverse of :class:`EventDecoder`: event records to their compact link bytes, as the
+    gateware's :class:`~tickforge.hdl.link.events.EventSerializer` sends them."""
+
+    def __init__(self, exported_levels):
+        self.codec = event_codec(exported_levels)
+        header = header_size(exported_levels)
+        self._sizes = collections.defaultdict(lambda: header, event_sizes(exported_levels))
+
+    def encode(self, event):
+        return self.codec.encode(event).to_bytes(self.codec.nbytes, "little")[
+            :self._sizes[event.kind]]

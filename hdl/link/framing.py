@@ -4,35 +4,51 @@ A frame, both directions (:class:`~tickforge.hdl.layouts.FrameHeader`)::
 
     A5 5A | kind | seq (2, BE) | length (2, BE) | payload (length bytes) | CRC-32 (4, BE)
 
-The CRC is CRC-32/ISO-HDLC (``zlib.crc32``) of kind through payload.
+The CRC is CRC-32/ISO-HDLC (``zlib.crc32``) of kind through payload. Both directions are
+go-back-N: frames are numbered, the receiver takes only the one it expects next, and the
+sender keeps every frame until it is acknowledged and sends again from where the receiver
+asks. Nothing is ever applied twice, out of order, or damaged, and nothing is lost.
 
-Host → FPGA, DATA frames only. The payload is whole input units (2-byte length + message); a
-frame never splits one, and the first payload byte reaches the core with ``first`` set. Frames
-are numbered; the FPGA applies only the one it expects next, so nothing is ever applied twice,
-out of order, or damaged:
+Host → FPGA, DATA frames. The payload is whole input units (2-byte length + message); a frame
+never splits one, and the first payload byte reaches the core with ``first`` set:
 
 - good CRC, ``seq == expected``: queued for the core, ``expected += 1``; once its last byte has
   been read out of the ring into the core, an ACK(seq) follows. ACK means *played*, not just
   received: the host's window of unacknowledged bytes is therefore a bound on the FPGA's ring,
   which is how the host is flow-controlled by a core that waits for a slow output;
-- bad CRC, a kind other than DATA, a length over ``max_payload``, a byte lost to a full ring:
-  dropped, counted, NACK(expected); hunting for the next sync resumes right after the bad
-  frame's sync, so a real frame hidden inside what looked like one is still found;
+- bad CRC, an unknown kind, a length over ``max_payload`` (over 0 for ACK and NACK), a byte
+  lost to a full ring: dropped, counted, NACK(expected); hunting for the next sync resumes
+  right after the bad frame's sync, so a real frame hidden inside what looked like one is
+  still found;
 - good CRC but another seq (a duplicate, or a frame after a lost one): dropped, counted,
   NACK(expected); hunting resumes after it;
 - an empty DATA frame is a barrier: its ACK leaves only once every event caused by earlier
-  frames has been sent (the core has been quiet, the transmit ring is empty). A host uses it to
-  know it has all the events, and as a ping.
+  frames has been sent (the core has been quiet, every event frame made has been sent). A
+  host uses it to know it has all the events, and as a ping.
+
+Host → FPGA, ACK and NACK frames (empty, not numbered themselves): the host's answers about
+the event frames. ACK(s): the host has every event frame up to ``s``; the FPGA frees them.
+NACK(s): the host is missing frame ``s``; the FPGA sends every frame from ``s`` again. An ACK
+of a frame not yet sent (or not sent again since a NACK) and a NACK of a frame not kept are
+ignored; they are never answered, so they cannot echo.
 
 FPGA → host: DATA frames carrying events (see :mod:`.events`), never splitting one, numbered by
-their own counter; a frame is sent when the next event would not fit or after ``flush_idle``
-cycles without a new event. ACK and NACK frames go out between data frames, before any data
-frame still waiting; their payload is the :class:`~tickforge.hdl.layouts.LinkCounters`, which
-carry ``acked`` (cumulative), so any control frame acknowledges. ACK requests and NACK requests
-that arrive while a frame is being sent are merged: one control frame answers them all.
+their own counter; a frame is closed when the next event would not fit or after
+``flush_idle`` cycles without a new event. A closed frame stays in the transmit ring, and its
+place in a table of ``frames`` descriptors, until the host acknowledges it; when the ring or
+the table is full the events wait, and so does the core (``event_stalls``): a host that stops
+reading stalls the core, it never loses an event. ACK and NACK frames go out between data
+frames, before any data frame still waiting; their payload is the
+:class:`~tickforge.hdl.layouts.LinkCounters`, which carry ``acked`` (cumulative), so any control
+frame acknowledges, and ``tx_next``/``tx_closed``/``tx_acked``, from which the host sees an
+event frame lost at the end of a burst (``tx_next`` past the last one it has) and an
+acknowledgement of its own that was lost (``tx_acked`` behind it). ACK requests and NACK
+requests that arrive while a frame is being sent are merged: one control frame answers them
+all. The FPGA never times out: the host's timers (its own retransmissions, which the FPGA
+answers, and its repeated NACKs) drive every recovery.
 """
 
-from amaranth.hdl import Module, Signal, Cat, Mux, Value, unsigned
+from amaranth.hdl import Module, Signal, Array, Cat, Mux, Value, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.crc.catalog import CRC32_ISO_HDLC
 from amaranth.lib.fifo import SyncFIFO
@@ -44,8 +60,8 @@ from ..layouts import (LINK_SYNC, LINK_MAX_PAYLOAD, FrameKind, FrameHeader, Fram
 from .events import event_byte_layout
 
 
-__all__ = ["ControlRequest", "FrameByte", "Deframer", "Framer", "FrameSender", "FRAME_OVERHEAD",
-           "frame_bytes"]
+__all__ = ["ControlRequest", "HostControl", "FrameByte", "Deframer", "Framer", "FrameSender",
+           "FRAME_OVERHEAD", "frame_bytes"]
 
 
 HEADER_BYTES = FrameHeader.as_shape().size // 8
@@ -74,6 +90,14 @@ ControlRequest = wiring.Signature({
 control frame carries the whole state (the counters), so only the latest matters."""
 
 
+HostControl = wiring.Signature({
+    "ack":  Out(1),   # one cycle: the host has every event frame up to ``seq``
+    "nack": Out(1),   # one cycle: the host asks for the event frames from ``seq`` again
+    "seq":  Out(16),
+})
+"""From the deframer to the framer: the host's good ACK and NACK frames, as they are found."""
+
+
 FrameByte = data.StructLayout({"data": unsigned(8), "last": unsigned(1)})
 """One byte of a frame from ``kind`` through the payload, as the framer hands it to the
 :class:`FrameSender`; ``last`` marks the final byte."""
@@ -94,11 +118,15 @@ class Deframer(wiring.Component):
     -------
     i : ``In(stream.Signature(8))``
         Bytes from the line. Always ready: a UART cannot wait. A byte that finds the ring full
-        is lost (``overruns``) and the frame it belonged to fails.
+        is lost (``overruns``) and the data frame it belonged to fails; if the parser has caught
+        up it still parses the byte, so the host's (empty) ACKs and NACKs are taken even then:
+        they can always free a transmit ring that a stalled core is waiting on.
     o : ``Out(stream.Signature(input_beat_layout(1)))``
         The payloads, one byte per beat, ``first`` on each frame's first byte.
     control : ``Out(ControlRequest)``
         ACK and NACK requests for the framer.
+    host : ``Out(HostControl)``
+        The host's ACK and NACK frames, for the framer.
     drained : ``In(1)``
         High when every event the core made has been sent: lets a barrier's ACK go.
     expected, acked, frames, crc_errors, header_errors, out_of_order, dropped, skipped_bytes,
@@ -131,6 +159,7 @@ class Deframer(wiring.Component):
             "i":             In(stream.Signature(unsigned(8))),
             "o":             Out(stream.Signature(input_beat_layout(1))),
             "control":       Out(ControlRequest),
+            "host":          Out(HostControl),
             "drained":       In(1),
             "expected":      Out(16),
             "acked":         Out(16, init=0xFFFF),
@@ -179,12 +208,19 @@ class Deframer(wiring.Component):
         restart = Signal()             # a bad frame: parse again from just after its sync
         # the byte read in a restart cycle is not the next one the parser needs: none is issued
         parse_issue = (parse_at != written) & ~restart
-        parse_byte_valid = Signal()    # the read port holds a byte for the parser
+        # a byte lost to a full ring still goes through a parser that has caught up: an empty
+        # ACK or NACK needs no room, so the host's answers reach the framer even then
+        bypass = lost & (parse_at == written) & ~restart
+        bypass_byte = Signal(8)
+        parse_byte_valid = Signal()    # the read port (or bypass_byte) holds a byte for the parser
+        parse_byte_bypassed = Signal()
         parse_byte_at = Signal(position)
-        m.d.sync += parse_byte_valid.eq(parse_issue)
+        m.d.sync += [parse_byte_valid.eq(parse_issue | bypass), parse_byte_bypassed.eq(bypass),
+                     bypass_byte.eq(self.i.payload), parse_byte_at.eq(parse_at)]
         with m.If(parse_issue):
-            m.d.sync += [parse_at.eq(parse_at + 1), parse_byte_at.eq(parse_at)]
-        byte = read.data
+            m.d.sync += parse_at.eq(parse_at + 1)
+        byte = Mux(parse_byte_bypassed, bypass_byte, read.data)
+        unstored = Signal()            # the frame being parsed has bytes that are not in the ring
 
         crc = m.submodules.crc = _crc()
         m.d.comb += crc.data.eq(byte)
@@ -205,19 +241,23 @@ class Deframer(wiring.Component):
                     m.d.comb += Value.cast(trailer_next).word_select(k, 8).eq(byte)
 
         nack = Signal()
-        after_frame = parse_byte_at + 1
+        after_frame = Mux(parse_byte_bypassed, parse_byte_at, parse_byte_at + 1)
 
         def bad_frame(counter):
             m.d.comb += [restart.eq(1), nack.eq(1)]
-            m.d.sync += [counter.eq(counter + 1), damaged.eq(0),
-                         parse_at.eq(keep_from + 2), keep_from.eq(keep_from + 2)]
+            m.d.sync += [counter.eq(counter + 1), damaged.eq(0), unstored.eq(0)]
+            with m.If(unstored | parse_byte_bypassed):   # not all in the ring: no rescan
+                m.d.sync += [parse_at.eq(written), keep_from.eq(written)]
+            with m.Else():
+                m.d.sync += [parse_at.eq(keep_from + 2), keep_from.eq(keep_from + 2)]
             m.next = "HUNT"
 
         with m.FSM():
             with m.State("HUNT"):
                 with m.If(parse_byte_valid):
                     with m.If(byte == SYNC_BYTES[0]):
-                        m.d.sync += keep_from.eq(parse_byte_at)
+                        m.d.sync += [keep_from.eq(parse_byte_at), damaged.eq(0),
+                                     unstored.eq(parse_byte_bypassed)]
                         m.next = "SYNC"
                     with m.Else():
                         m.d.sync += [keep_from.eq(after_frame),
@@ -241,8 +281,10 @@ class Deframer(wiring.Component):
                     m.d.sync += [header.eq(header_next), index.eq(index + 1)]
                     with m.If(index == HEADER_BYTES - 1):
                         length = header_next.length.value
-                        with m.If((header_next.kind.value != FrameKind.DATA.value) |
-                                  (length > self.max_payload)):
+                        kind = header_next.kind.value
+                        answer = (kind == FrameKind.ACK.value) | (kind == FrameKind.NACK.value)
+                        with m.If(((kind != FrameKind.DATA.value) | (length > self.max_payload))
+                                  & ~(answer & (length == 0))):
                             bad_frame(self.header_errors)
                         with m.Else():
                             m.d.sync += [remaining.eq(length), index.eq(0)]
@@ -259,12 +301,20 @@ class Deframer(wiring.Component):
                 with m.If(parse_byte_valid):
                     m.d.sync += [trailer.eq(trailer_next), index.eq(index + 1)]
                     with m.If(index == TRAILER_BYTES - 1):
-                        with m.If(damaged | (trailer_next.crc.value != crc.crc)):
+                        is_data = header.kind.value == FrameKind.DATA.value
+                        with m.If(damaged | (unstored & is_data) |
+                                  (trailer_next.crc.value != crc.crc)):
                             bad_frame(self.crc_errors)
                         with m.Else():
-                            m.d.sync += [keep_from.eq(after_frame), damaged.eq(0)]
+                            m.d.sync += [keep_from.eq(after_frame), damaged.eq(0),
+                                         unstored.eq(0)]
                             m.next = "HUNT"
-                            with m.If(header.seq.value != self.expected):
+                            kind = header.kind.value
+                            with m.If(kind != FrameKind.DATA.value):   # the host's answer
+                                m.d.comb += [self.host.ack.eq(kind == FrameKind.ACK.value),
+                                             self.host.nack.eq(kind == FrameKind.NACK.value),
+                                             self.host.seq.eq(header.seq.value)]
+                            with m.Elif(header.seq.value != self.expected):
                                 m.d.comb += nack.eq(1)
                                 m.d.sync += self.out_of_order.eq(self.out_of_order + 1)
                             with m.Elif(~queue.w_rdy):
@@ -276,8 +326,10 @@ class Deframer(wiring.Component):
                                              arriving.seq.eq(header.seq.value)]
                                 m.d.sync += [self.expected.eq(self.expected + 1),
                                              self.frames.eq(self.frames + 1)]
-        with m.If(lost):
-            m.d.sync += damaged.eq(1)   # after the verdicts above, which clear it
+        with m.If(lost & ~bypass):
+            m.d.sync += damaged.eq(1)   # after the verdicts above, which clear them
+        with m.If(bypass):
+            m.d.sync += unstored.eq(1)
 
         # --- ring → core: the player, on the cycles the parser leaves the read port free --------
         m.submodules.out = out = SyncFIFO(width=9, depth=2)   # byte, first
@@ -336,7 +388,8 @@ class Deframer(wiring.Component):
 
 
 class Framer(wiring.Component):
-    """Event bytes and control requests in, frame bodies (kind..payload) out.
+    """Event bytes and control requests in, frame bodies (kind..payload) out; event frames kept
+    until the host acknowledges them, and sent again from where it asks.
 
     Members
     -------
@@ -344,42 +397,58 @@ class Framer(wiring.Component):
         Serialized events (:class:`~tickforge.hdl.link.events.EventSerializer`).
     control : ``In(ControlRequest)``
         ACK/NACK requests from the :class:`Deframer`.
+    host : ``In(HostControl)``
+        The host's ACKs and NACKs of event frames, from the :class:`Deframer`.
     counters : ``In(LinkCounters)``
         The link's counters; a control frame carries a snapshot taken as it starts.
     o : ``Out(stream.Signature(FrameByte))``
         Frame bodies for the :class:`FrameSender`.
     idle : ``Out(1)``
-        No event byte waiting, none in the ring, no data frame being sent.
-    events_sent, frames_sent, event_stalls : ``Out(32)``
+        No event byte waiting, none in an open frame, every closed frame sent and no host NACK
+        waiting: what a barrier waits for.
+    events_sent, frames_sent, event_stalls, resent : ``Out(32)``
+    tx_next, tx_closed, tx_acked : ``Out(16)``
         The transmit side of the counters.
 
     Events are packed into a ring of ``ring_bytes`` (block RAM); a data frame is closed when
     the next event would take it past ``max_payload`` or after ``flush_idle`` cycles without an
-    event, and is then sent from the ring. Between frames a pending control request goes
-    first. Throughput: one byte per cycle on ``o`` (a frame adds 5 header bytes here and 6 in
-    the sender). Back-pressure on ``o`` fills the ring; a full ring holds ``events``, counting
-    ``event_stalls``, and the core waits: no event is ever dropped.
+    event. Closed frames are described in a table of ``frames`` entries (start, length; in
+    registers) and sent in order; a frame's bytes and entry are freed only by the host's ACK
+    of it. A host NACK(s) of a kept frame sends every frame from ``s`` again after the frame
+    being sent. Between frames a pending control request goes first. Throughput: one byte per
+    cycle on ``o`` (a frame adds 5 header bytes here and 6 in the sender). Back-pressure on
+    ``o``, or a host that does not acknowledge, fills the ring or the table; then ``events``
+    waits, counting ``event_stalls``, and the core with it: no event is ever dropped.
     """
 
-    def __init__(self, exported_levels, *, ring_bytes=2048, max_payload=LINK_MAX_PAYLOAD,
-                 flush_idle=64):
+    def __init__(self, exported_levels, *, ring_bytes=4096, max_payload=LINK_MAX_PAYLOAD,
+                 flush_idle=64, frames=8):
         # two payloads: one being filled while one is sent
         _check_sizes("Framer", ring_bytes, max_payload, 2 * max_payload, "two payloads")
         if not isinstance(flush_idle, int) or flush_idle < 1:
             raise ValueError(f"Framer: flush_idle must be a positive cycle count, not "
                              f"{flush_idle!r}")
+        if not isinstance(frames, int) or frames & (frames - 1) or not 1 <= frames <= 64:
+            raise ValueError(f"Framer: frames must be a power of two of 1..64 (event frames "
+                             f"kept for the host), not {frames!r}")
         self.ring_bytes = ring_bytes
         self.max_payload = max_payload
         self.flush_idle = flush_idle
+        self.frames = frames
         super().__init__({
             "events":       In(stream.Signature(event_byte_layout(exported_levels))),
             "control":      In(ControlRequest),
+            "host":         In(HostControl),
             "counters":     In(LinkCounters),
             "o":            Out(stream.Signature(FrameByte)),
             "idle":         Out(1),
             "events_sent":  Out(32),
             "frames_sent":  Out(32),
             "event_stalls": Out(32),
+            "resent":       Out(32),
+            "tx_next":      Out(16),
+            "tx_closed":    Out(16),
+            "tx_acked":     Out(16),
         })
 
     def elaborate(self, platform):
@@ -391,14 +460,26 @@ class Framer(wiring.Component):
         m.submodules.ring = ring = Memory(shape=8, depth=self.ring_bytes, init=[])
         write = ring.write_port()
         read = ring.read_port()
-        frame = data.StructLayout({"start": position, "length": length_shape})
-        m.submodules.closed = closed = SyncFIFO(width=frame.size, depth=4)
-        next_frame = data.View(frame, closed.r_data)
+
+        # --- the frame table: seq → (start, length), for every closed frame not yet acked ---
+        starts = Array(Signal(position, name=f"start_{n}") for n in range(self.frames))
+        lengths = Array(Signal(length_shape, name=f"length_{n}") for n in range(self.frames))
+        entry_bits = self.frames.bit_length() - 1
+
+        def entry(seq):
+            return seq[:entry_bits] if entry_bits else 0
+
+        base = Signal(16)     # oldest frame the host has not acknowledged
+        send = Signal(16)     # next frame to send
+        closed = Signal(16)   # seq of the next frame to close
+        fresh = Signal(16)    # first frame never sent: frames before it are sent again
+        kept = (closed - base)[:16]
+        sent_ahead = (send - base)[:16]
 
         # --- events → ring, closing frames ------------------------------------------------------
         written = Signal(position)
         open_from = Signal(position)   # start of the frame being filled
-        freed = Signal(position)       # bytes before this have been sent
+        freed = Mux(base == closed, open_from, starts[entry(base)])   # bytes before: reusable
         open_length = (written - open_from)[:ring_bits + 1]
         in_event = Signal()
         quiet = Signal(range(self.flush_idle + 1))
@@ -410,14 +491,12 @@ class Framer(wiring.Component):
         room = (written - freed)[:ring_bits + 1] < self.ring_bytes
         take = self.events.valid & ~close & room
 
-        m.d.comb += [
-            write.addr.eq(written), write.data.eq(event.data), write.en.eq(take),
-            self.events.ready.eq(take),
-            closed.w_data.eq(Cat(open_from, open_length)),
-            closed.w_en.eq(close),
-        ]
-        with m.If(close & closed.w_rdy):
-            m.d.sync += open_from.eq(written)
+        m.d.comb += [write.addr.eq(written), write.data.eq(event.data), write.en.eq(take),
+                     self.events.ready.eq(take)]
+        with m.If(close & (kept < self.frames)):
+            m.d.sync += [starts[entry(closed)].eq(open_from),
+                         lengths[entry(closed)].eq(open_length),
+                         closed.eq(closed + 1), open_from.eq(written)]
         with m.If(take):
             m.d.sync += [written.eq(written + 1), in_event.eq(~event.last), quiet.eq(0)]
             with m.If(event.last):
@@ -427,11 +506,18 @@ class Framer(wiring.Component):
         with m.If(self.events.valid & ~take):
             m.d.sync += self.event_stalls.eq(self.event_stalls + 1)
 
+        # --- the host's answers: free what it has, go back to what it lacks ---------------------
+        acked_ahead = (self.host.seq + 1 - base)[:16]
+        with m.If(self.host.ack & (acked_ahead != 0) & (acked_ahead <= sent_ahead)):
+            m.d.sync += base.eq(self.host.seq + 1)
+        rewind = Signal()              # a NACK waiting for the frame being sent to end
+        rewind_to = Signal(16)
+
         # --- frames → o: one register stage, the ring's read port being its data register -------
         header = Signal(FrameHeader)
         snapshot = Signal(LinkCounters)
         is_data = Signal()
-        data_seq = Signal(16)
+        frame_start = Signal(position)
         index = Signal(range(max(HEADER_BYTES, self.max_payload, COUNTER_BYTES) + 1))
         payload_length = header.length.value
 
@@ -465,10 +551,14 @@ class Framer(wiring.Component):
                                  header.kind.eq(kind), header.seq.eq(seq),
                                  header.length.eq(COUNTER_BYTES)]
                     m.next = "HEADER"
-                with m.Elif(closed.r_rdy):
-                    m.d.sync += [is_data.eq(1), index.eq(2),
-                                 header.kind.eq(FrameKind.DATA.value), header.seq.eq(data_seq),
-                                 header.length.eq(next_frame.length)]
+                with m.Elif(rewind):
+                    m.d.sync += rewind.eq(0)
+                    with m.If((rewind_to - base)[:16] < sent_ahead):   # a frame still kept
+                        m.d.sync += send.eq(rewind_to)
+                with m.Elif(send != closed):
+                    m.d.sync += [is_data.eq(1), index.eq(2), frame_start.eq(starts[entry(send)]),
+                                 header.kind.eq(FrameKind.DATA.value), header.seq.eq(send),
+                                 header.length.eq(lengths[entry(send)])]
                     m.next = "HEADER"
             with m.State("HEADER"):
                 m.d.comb += [emit.eq(1),
@@ -485,19 +575,26 @@ class Framer(wiring.Component):
                 last = index == payload_length - 1
                 m.d.comb += [emit.eq(1), emit_last.eq(last), emit_from_ring.eq(is_data),
                              emit_byte.eq(Value.cast(snapshot).word_select(index, 8)),
-                             read.addr.eq(next_frame.start + index)]
+                             read.addr.eq(frame_start + index)]
                 with m.If(advance):
                     m.d.sync += index.eq(index + 1)
                     with m.If(last):
                         m.next = "IDLE"
                         with m.If(is_data):
-                            m.d.comb += closed.r_en.eq(1)
-                            m.d.sync += [freed.eq(next_frame.start + payload_length),
-                                         data_seq.eq(data_seq + 1),
+                            m.d.sync += [send.eq(send + 1),
                                          self.frames_sent.eq(self.frames_sent + 1)]
+                            with m.If(send == fresh):
+                                m.d.sync += fresh.eq(fresh + 1)
+                            with m.Else():
+                                m.d.sync += self.resent.eq(self.resent + 1)
+        with m.If(self.host.nack):     # after the FSM: a new NACK wins over clearing an old one
+            m.d.sync += [rewind.eq(1), rewind_to.eq(self.host.seq)]
 
-        m.d.comb += self.idle.eq(~self.events.valid & ~in_event & (open_length == 0) &
-                                 ~closed.r_rdy)
+        m.d.comb += [
+            self.idle.eq(~self.events.valid & ~in_event & (open_length == 0) & (send == closed) &
+                         ~rewind),
+            self.tx_next.eq(send), self.tx_closed.eq(closed), self.tx_acked.eq(base - 1),
+        ]
         return m
 
 

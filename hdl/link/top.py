@@ -36,15 +36,17 @@ class Link(wiring.Component):
     counters : ``Out(LinkCounters)``
         What ACK and NACK frames carry, live (for a board's LEDs or a logic analyser).
 
-    Options: ``rx_ring`` and ``tx_ring`` (bytes of block RAM each way), ``max_payload``,
-    ``queue_frames`` (good frames waiting to be played), ``flush_idle`` (cycles without an
-    event before a partly filled frame is sent: the output latency bound at low rates) and
-    ``quiet_cycles`` (cycles without core activity after which a barrier counts the core as
-    done; must exceed the core's latency).
+    Options: ``rx_ring`` and ``tx_ring`` (bytes of block RAM each way; ``tx_ring`` also holds
+    the event frames the host has not acknowledged), ``max_payload``, ``queue_frames`` (good
+    frames waiting to be played), ``tx_frames`` (event frames kept for the host: its window),
+    ``flush_idle`` (cycles without an event before a partly filled frame is sent: the output
+    latency bound at low rates) and ``quiet_cycles`` (cycles without core activity after which
+    a barrier counts the core as done; must exceed the core's latency).
     """
 
-    def __init__(self, exported_levels, *, rx_ring=4096, tx_ring=2048,
-                 max_payload=LINK_MAX_PAYLOAD, queue_frames=8, flush_idle=64, quiet_cycles=256):
+    def __init__(self, exported_levels, *, rx_ring=4096, tx_ring=4096,
+                 max_payload=LINK_MAX_PAYLOAD, queue_frames=8, tx_frames=8, flush_idle=64,
+                 quiet_cycles=256):
         if not isinstance(quiet_cycles, int) or quiet_cycles <= flush_idle:
             raise ValueError(f"Link: quiet_cycles must exceed flush_idle ({flush_idle}), so a "
                              f"barrier finds the last frame flushed; not {quiet_cycles!r}")
@@ -53,7 +55,7 @@ class Link(wiring.Component):
         self.deframer = Deframer(ring_bytes=rx_ring, max_payload=max_payload,
                                  queue_frames=queue_frames)
         self.framer = Framer(exported_levels, ring_bytes=tx_ring, max_payload=max_payload,
-                             flush_idle=flush_idle)
+                             flush_idle=flush_idle, frames=tx_frames)
         super().__init__({
             "rx":         In(stream.Signature(unsigned(8))),
             "tx":         Out(stream.Signature(unsigned(8))),
@@ -75,6 +77,7 @@ class Link(wiring.Component):
         wiring.connect(m, wiring.flipped(self.core_o), serializer.i)
         wiring.connect(m, serializer.o, framer.events)
         wiring.connect(m, deframer.control, framer.control)
+        wiring.connect(m, deframer.host, framer.host)
         wiring.connect(m, framer.o, sender.i)
         wiring.connect(m, sender.o, wiring.flipped(self.tx))
 
@@ -104,6 +107,10 @@ class Link(wiring.Component):
             counters.events.eq(framer.events_sent),
             counters.frames_sent.eq(framer.frames_sent),
             counters.event_stalls.eq(framer.event_stalls),
+            counters.tx_next.eq(framer.tx_next),
+            counters.tx_closed.eq(framer.tx_closed),
+            counters.tx_acked.eq(framer.tx_acked),
+            counters.resent.eq(framer.resent),
             counters.ring_bytes.eq(deframer.ring_bytes),
             counters.queue_frames.eq(deframer.queue_frames),
             framer.counters.eq(counters),

@@ -272,6 +272,10 @@ def _parse_message(name, line, fields):
     elif order_id < 0 or size <= 0 or price <= 0:
         raise LobsterFormatError(name, line, f"an order event needs an order id >= 0 and a "
                                              f"size and price > 0: {','.join(fields)!r}")
+    elif max(size, price) >= 1 << 32:
+        raise LobsterFormatError(name, line, f"size and price must fit ITCH's 32 bits "
+                                             f"(price in dollars × 10000 up to $429,496.7295): "
+                                             f"{','.join(fields)!r}")
     return LobsterMessage(time_ns, event, order_id, size, price, side)
 
 

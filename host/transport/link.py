@@ -16,7 +16,7 @@ import threading
 import time
 
 from ..link import (EventDecoder, FrameReader, UnitPacker, encode_frame, frame_size, seq_after,
-                    seq_distance, COUNTERS)
+                    seq_before, seq_distance, COUNTERS)
 from ...hdl.layouts import FrameKind, LINK_MAX_PAYLOAD
 from .base import Transport, TransportError, QueuedEvents
 
@@ -27,6 +27,7 @@ __all__ = ["LinkTransport", "PipeClosed", "SocketPipe", "SerialPipe", "NativeRun
 
 DEFAULT_RING_BYTES = 4096   # the gateware Link's defaults (rx_ring, queue_frames)
 DEFAULT_QUEUE_FRAMES = 8
+ACK_EVERY_FRAMES = 4        # half the FPGA's window of unacknowledged event frames (tx_frames)
 
 
 class PipeClosed(TransportError):
@@ -197,19 +198,29 @@ class LinkTransport(Transport):
     first answer carries. A NACK(seq) makes it send again from ``seq`` (go-back-N), unless it
     already did so within ``holdoff`` seconds (the NACKs from frames that were already on
     their way); no ACK for ``timeout`` seconds sends everything unacknowledged again.
-    ``finish`` sends what is left and a barrier (an empty frame); :meth:`events` ends when the
-    barrier is acknowledged, which the FPGA does only after every earlier event has been sent.
+    ``finish`` sends what is left and a barrier (an empty frame), which the FPGA acknowledges
+    only after every earlier event has been sent.
 
-    On connecting, the transport sends a barrier and adopts the ``expected`` seq of the
-    answer, so it can talk to a board that was used before without a reset.
+    The FPGA's event frames are taken in order of their seq. They are acknowledged
+    (an empty ACK frame naming the last one the host has), which lets the FPGA free them, once
+    ``ACK_EVERY_FRAMES`` have come or ``timeout``/50 after the first, so that a fast line
+    does not carry an ACK for every frame; an event frame after a missing one, or counters whose ``tx_next`` is past the
+    last one the host has, make the host ask for the missing one (an empty NACK frame; for the
+    same frame again only after ``timeout``, so the frames already on their way do not each
+    ask); duplicates are dropped. Counters whose ``tx_acked`` is behind the host's last ACK
+    (which was lost) have it sent again. :meth:`events` ends once the barrier is acknowledged
+    and every event frame the FPGA made before it (``tx_closed``) has arrived.
+
+    On connecting, the transport sends a barrier and adopts the ``expected`` and ``tx_closed``
+    seqs of the answer, so it can talk to a board that was used before without a reset.
 
     Errors raise :class:`~tickforge.host.transport.base.TransportError` with what happened: a
-    closed or vanished pipe, ``give_up`` seconds without any acknowledgement, a storm of bad
-    frames from the board (a wrong baud rate), lost frames of events (the host read too
-    slowly or the line is noisy).
+    closed or vanished pipe, ``give_up`` seconds without any acknowledgement or without a
+    missing event frame arriving, a storm of bad frames from the board (a wrong baud rate).
 
     ``stats`` (after :meth:`events` ends): frame and byte counts both ways, retransmissions,
-    the link efficiency (payload bytes / wire bytes) each way, and the FPGA's last
+    event frames dropped as duplicates or after a gap, ACKs and NACKs sent, the link
+    efficiency (payload bytes / wire bytes) each way, and the FPGA's last
     :class:`~tickforge.hdl.layouts.LinkCounters` as a dict.
     """
 
@@ -225,6 +236,7 @@ class LinkTransport(Transport):
         self.timeout = timeout
         self.holdoff = timeout / 4 if holdoff is None else holdoff
         self.give_up = give_up
+        self.ack_delay = timeout / 50   # an ACK waits this long for more event frames to cover
         self._packer = UnitPacker(max_payload)
         self._decoder = EventDecoder(config.exported_levels)
         # the FPGA's frames may be as long as the protocol allows, whatever the host sends
@@ -243,8 +255,15 @@ class LinkTransport(Transport):
         self._finished = False
         self._error = None
         self._closing = False
-        self._output_seq = None
         self._bad_at_last_good = 0
+        self._rx_expected = None                 # next event frame taken; None: not connected
+        self._fpga_sent = None                   # seq after the newest event frame known made
+        self._tx_final = None                    # tx_closed once the final barrier is acked
+        self._ack_due = False
+        self._unacked_events = 0                 # event frames taken since our last ACK
+        self._acked_at = float("-inf")
+        self._nacked = (None, float("-inf"))     # (seq, when) of the last NACK sent
+        self._rx_progress_at = time.monotonic()  # last event frame taken (or start)
         self._delivering = False                 # the receiver waits for the events' consumer
         self.counters = None                     # the FPGA's last LinkCounters
         self._stats = collections.Counter()
@@ -340,49 +359,104 @@ class LinkTransport(Transport):
                 batch = self._next_batch()
                 if batch is None:
                     return
-            if batch:
-                wire = b"".join(encode_frame(FrameKind.DATA, frame.seq, frame.payload,
-                                             self.max_payload) for frame in batch)
-                self._stats["wire_bytes_sent"] += len(wire)
-                self.pipe.write(wire)
+            wire = b"".join(encode_frame(kind, seq, payload, self.max_payload)
+                            for kind, seq, payload in batch)
+            self._stats["wire_bytes_sent"] += len(wire)
+            self.pipe.write(wire)
 
     def _next_batch(self):
-        """Frames to write now, [] to look again, None to stop. Waits while there is nothing."""
+        """Frames to write now (``(kind, seq, payload)``), None to stop. Waits while there is
+        nothing."""
         while not self._stopped():
             now = time.monotonic()
             if self._delivering:
-                self._progress_at = now   # the consumer is slow, not the board
+                self._progress_at = self._rx_progress_at = now   # the consumer is slow
             if self._outstanding and now - self._progress_at > self.give_up:
                 raise TransportError(
                     f"no acknowledgement from the board for {self.give_up:.0f} s (frame "
                     f"{self._outstanding[0].seq} sent {self._stats['retransmitted_frames']} "
                     f"extra times) on {getattr(self.pipe, 'name', 'the pipe')}: is it running "
                     f"the tickforge link at this baud rate? last counters: {self._counter_text()}")
-            if self._resend_from is not None:
-                start = self._resend_from
-                self._resend_from = None
-                return self._resend(start, now, "nacked_go_backs")
-            if self._outstanding and now - self._outstanding[0].sent_at > self.timeout:
-                return self._resend(self._outstanding[0].seq, now, "timeouts")
-            batch = []
-            while self._queued and self._fits(len(self._queued[0])):
-                if not self._connected and self._outstanding:
-                    break  # the first barrier goes alone: its answer says where seq starts
-                frame = _Sent(self._next_seq, self._queued.popleft())
-                self._next_seq = seq_after(self._next_seq)
-                frame.sent_at = now
-                self._outstanding.append(frame)
-                batch.append(frame)
-                self._stats["frames_sent"] += 1
-                self._stats["payload_bytes_sent"] += len(frame.payload)
-                self._changed.notify_all()   # room in the send queue
+            missing = self._missing()
+            if missing is not None and now - self._rx_progress_at > self.give_up:
+                raise TransportError(
+                    f"event frame {missing} from the board never arrived in {self.give_up:.0f} s "
+                    f"({self._stats['event_nacks_sent']} NACKs sent, "
+                    f"{self._reader.crc_errors} CRC errors) on "
+                    f"{getattr(self.pipe, 'name', 'the pipe')}; last counters: "
+                    f"{self._counter_text()}")
+            batch = self._answers(now, missing)
+            batch += [(FrameKind.DATA, frame.seq, frame.payload) for frame in self._data(now)]
             if batch:
                 return batch
             wait = 0.05
             if self._outstanding:
-                wait = max(0.001, min(wait, self._outstanding[0].sent_at + self.timeout - now))
-            self._changed.wait(wait)
+                wait = min(wait, self._outstanding[0].sent_at + self.timeout - now)
+            if missing is not None:
+                wait = min(wait, self._nacked[1] + self.timeout - now)
+            if self._ack_due:
+                wait = min(wait, self._acked_at + self.ack_delay - now)
+            self._changed.wait(max(0.001, wait))
         return None
+
+    def _answers(self, now, missing):
+        """The host's ACK and NACK of event frames due now. Each sits in the FPGA's receive
+        ring until the data frames before it have been played, so it counts in the window."""
+        answers = []
+        if self._outstanding and now - self._outstanding[0].sent_at > self.timeout and \
+                self._rx_expected is not None:
+            self._ack_due = True   # the board may be waiting for our last ACK, which was lost
+        if self._ack_due and (self._unacked_events >= ACK_EVERY_FRAMES or
+                              now - self._acked_at >= self.ack_delay):
+            # one ACK covers every event frame so far: on a fast line, one per few frames
+            self._ack_due = False
+            self._unacked_events = 0
+            self._acked_at = now
+            answers.append((FrameKind.ACK, seq_after(self._rx_expected, -1), b""))
+            self._stats["acks_sent"] += 1
+        if missing is not None:
+            seq, at = self._nacked
+            if seq != missing or now - at >= self.timeout:
+                self._nacked = (missing, now)
+                answers.append((FrameKind.NACK, missing, b""))
+                self._stats["event_nacks_sent"] += 1
+        if answers and self._outstanding:
+            self._outstanding[-1].wire += frame_size(0) * len(answers)
+        return answers
+
+    def _missing(self):
+        """The event frame the host lacks while a later one is known to exist, or None."""
+        expected = self._rx_expected
+        if expected is None:
+            return None
+        if seq_before(expected, self._fpga_sent):
+            return expected
+        if self._tx_final is not None and expected != self._tx_final:
+            return expected
+        return None
+
+    def _data(self, now):
+        """Data frames to send now: again from a NACKed or timed-out frame, or new ones the
+        window has room for."""
+        if self._resend_from is not None:
+            start = self._resend_from
+            self._resend_from = None
+            return self._resend(start, now, "nacked_go_backs")
+        if self._outstanding and now - self._outstanding[0].sent_at > self.timeout:
+            return self._resend(self._outstanding[0].seq, now, "timeouts")
+        batch = []
+        while self._queued and self._fits(len(self._queued[0])):
+            if not self._connected and self._outstanding:
+                break  # the first barrier goes alone: its answer says where seq starts
+            frame = _Sent(self._next_seq, self._queued.popleft())
+            self._next_seq = seq_after(self._next_seq)
+            frame.sent_at = now
+            self._outstanding.append(frame)
+            batch.append(frame)
+            self._stats["frames_sent"] += 1
+            self._stats["payload_bytes_sent"] += len(frame.payload)
+            self._changed.notify_all()   # room in the send queue
+        return batch
 
     def _fits(self, payload_bytes):
         if not self._outstanding:
@@ -439,18 +513,26 @@ class LinkTransport(Transport):
             raise TransportError(f"64 bad frames in a row from the board ({bad} so far): the "
                                  f"line is too noisy or the baud rate is off")
 
-    def _check_output_seq(self, seq):
-        """Event frames cannot be sent again: a gap in their numbering is an error."""
-        if self._output_seq is not None and seq != self._output_seq:
-            missing = seq_distance(self._output_seq, seq)
-            raise TransportError(
-                f"{missing} frame(s) of events from the board were lost (expected seq "
-                f"{self._output_seq}, got {seq}; {self._reader.crc_errors} CRC errors so "
-                f"far): the host read too slowly or the line is noisy")
-
     def _take_events(self, frame):
-        self._check_output_seq(frame.seq)
-        self._output_seq = seq_after(frame.seq)
+        with self._changed:
+            expected = self._rx_expected
+            if expected is None:
+                self._stats["event_frames_stale"] += 1   # from before this connection
+                return
+            self._ack_due = True
+            self._unacked_events += 1
+            self._changed.notify_all()
+            if frame.seq != expected:
+                if seq_before(expected, frame.seq):
+                    self._stats["event_frames_early"] += 1   # one before it was lost
+                    self._saw_sent(seq_after(frame.seq))
+                else:
+                    self._stats["event_frames_duplicate"] += 1
+                return
+            self._rx_expected = seq_after(expected)
+            self._saw_sent(self._rx_expected)
+            self._rx_progress_at = time.monotonic()
+            done = self._done()
         self._stats["event_frames_received"] += 1
         self._stats["event_payload_bytes"] += len(frame.payload)
         try:
@@ -462,16 +544,22 @@ class LinkTransport(Transport):
             self._events.put(events)
         finally:
             self._delivering = False
+        if done:
+            self._events.end()
+
+    def _saw_sent(self, seq):
+        """Frames before ``seq`` have been made and sent at least once."""
+        if self._fpga_sent is None or seq_before(self._fpga_sent, seq):
+            self._fpga_sent = seq
+
+    def _done(self):
+        return (self._finished and not self._queued and not self._outstanding and
+                self._tx_final is not None and self._rx_expected == self._tx_final)
 
     def _take_control(self, frame):
         counters = COUNTERS.decode(frame.payload)
-        # every event frame counted here was sent before this control frame
-        sent = counters.frames_sent & 0xFFFF
-        self._check_output_seq(sent)
-        self._output_seq = sent
         self._stats["control_frames_received"] += 1
         self._stats["control_payload_bytes"] += len(frame.payload)
-        done = False
         with self._changed:
             self.counters = counters
             if not self._connected:
@@ -480,8 +568,14 @@ class LinkTransport(Transport):
             if frame.kind == FrameKind.NACK:
                 self._stats["nacks"] += 1
                 self._go_back(frame.seq)
-            if self._finished and not self._queued and not self._outstanding:
-                done = True
+            # every event frame before tx_next was sent before this control frame
+            self._saw_sent(counters.tx_next)
+            if counters.tx_acked != seq_after(self._rx_expected, -1):
+                self._ack_due = True   # our last ACK was lost (or came too early)
+            if self._finished and not self._queued and not self._outstanding and \
+                    self._tx_final is None:
+                self._tx_final = counters.tx_closed   # the barrier's answer: no more after it
+            done = self._done()
             self._changed.notify_all()
         if done:
             self._events.end()
@@ -489,6 +583,8 @@ class LinkTransport(Transport):
     def _connect(self, counters):
         """The first answer: adopt the FPGA's numbering and sizes."""
         self._connected = True
+        self._rx_expected = self._fpga_sent = counters.tx_closed
+        self._rx_progress_at = time.monotonic()
         self.window_frames = min(self.window_frames, counters.queue_frames)
         self.window_bytes = min(self.window_bytes,
                                 counters.ring_bytes - frame_size(self.max_payload))
@@ -535,12 +631,14 @@ class LinkTransport(Transport):
             **{key: s[key] for key in (
                 "input_bytes", "frames_sent", "payload_bytes_sent", "wire_bytes_sent",
                 "retransmitted_frames", "timeouts", "nacked_go_backs", "nacks", "nacks_ignored",
-                "event_frames_received", "event_payload_bytes", "control_frames_received",
-                "wire_bytes_received")},
+                "event_frames_received", "event_frames_duplicate", "event_frames_early",
+                "event_frames_stale", "acks_sent", "event_nacks_sent", "event_payload_bytes",
+                "control_frames_received", "wire_bytes_received")},
             "host_to_fpga_efficiency": s["payload_bytes_sent"] / sent_wire if sent_wire else 0,
             "fpga_to_host_efficiency":
                 s["event_payload_bytes"] / received_wire if received_wire else 0,
             "received_crc_errors": self._reader.crc_errors,
+            "received_header_errors": self._reader.header_errors,
             "received_skipped_bytes": self._reader.skipped_bytes,
             "wall_seconds": time.perf_counter() - self._started,
             "counters": self.counters._asdict() if self.counters else None,
@@ -555,26 +653,29 @@ def build_native(config, divisor=None, **link_options):
     from ...sim.native import NativeSim
     design = LinkedCore(config, divisor, **link_options)
     return NativeSim.build(design, "linked_core" if divisor is None
-                           else f"linked_core_uart{divisor}")
+                           else f"linked_core_uart{divisor}",
+                           recipe=f"LinkedCore({config!r}, {divisor!r}, **{link_options!r})")
 
 
 def open_native(config, divisor=None, *, simulator=None, via="socket", idle=0.0, seed=None,
-                drain=2000, **transport_options):
+                drain=2000, wrap=None, **transport_options):
     """A :class:`LinkTransport` to a native simulation of
     :class:`~tickforge.hdl.link.LinkedCore` (``simulator``, or :func:`build_native` of
     ``config`` and ``divisor``), over its socket (``via="socket"``) or its standard input and
-    output (``via="pipes"``). Closing the transport stops the simulator."""
+    output (``via="pipes"``); ``wrap(pipe)``, if given, returns the pipe to use instead (a
+    fault injector, say). Closing the transport stops the simulator."""
     if simulator is None:
         simulator = build_native(config, divisor)
+    wrap = wrap or (lambda pipe: pipe)
     if via == "socket":
         server = simulator.serve(idle=idle, seed=seed, drain=drain)
         try:
-            pipe = SocketPipe.connect(server.host, server.port)
+            pipe = wrap(SocketPipe.connect(server.host, server.port))
         except BaseException:
             server.close()
             raise
         return LinkTransport(config, pipe, owner=server, **transport_options)
     if via == "pipes":
         pipe = NativeRunPipe(simulator, idle=idle, seed=seed, drain=drain)
-        return LinkTransport(config, pipe, owner=pipe.run, **transport_options)
+        return LinkTransport(config, wrap(pipe), owner=pipe.run, **transport_options)
     raise ValueError(f"via must be 'socket' or 'pipes', not {via!r}")

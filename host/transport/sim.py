@@ -8,7 +8,7 @@ from ..protocol import event_codec
 from .base import Transport
 
 
-__all__ = ["SimTransport"]
+__all__ = ["SimTransport", "core_simulator"]
 
 
 class SimTransport(Transport):
@@ -21,7 +21,7 @@ class SimTransport(Transport):
 
     def __init__(self, config, *, idle=0.0, backpressure=0.0, seed=None):
         super().__init__(config)
-        self.simulator = NativeSim.build(Core(config), "core")
+        self.simulator = core_simulator(config)
         self._codec = event_codec(config.exported_levels)
         self._chunks = queue.Queue(maxsize=64)
         self._run = self.simulator.run(iter(self._chunks.get, None), idle=idle,
@@ -40,3 +40,9 @@ class SimTransport(Transport):
 
     def close(self):
         self._run.close()
+
+
+def core_simulator(config):
+    """The native simulator of :class:`~tickforge.hdl.core.Core` for ``config`` (built on
+    first use, found again without converting the design)."""
+    return NativeSim.build(Core(config), "core", recipe=f"Core({config!r})")

@@ -30,6 +30,7 @@ from amaranth.back import verilog
 from amaranth.hdl import Shape, unsigned
 from amaranth.lib import data, stream, wiring
 
+from ... import hdl as gateware
 from ..toolchain import build_dir, verilator_env
 
 
@@ -151,15 +152,32 @@ class NativeBuild:
     build_seconds: float  # spent by the call that ran Verilator
 
 
-def build(component, name="dut", *, jobs=2):
+def build(component, name="dut", *, jobs=2, recipe=None):
     """Emit Verilog for ``component``, verilate and compile it with the harness (or reuse the
-    cached binary), and say where the binary is."""
+    cached binary), and say where the binary is.
+
+    ``recipe`` (a string: how ``component`` was made from the gateware, e.g. its class and
+    arguments) lets a later call skip even the Verilog conversion, which takes most of a minute
+    for the whole core: the binary is then looked up by the recipe, the gateware's sources and
+    the toolchain. Give one only when the component is fully determined by it and by
+    ``tickforge.hdl``."""
     started = time.perf_counter()
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise ValueError(f"name must be a Verilog identifier, not {name!r}")
     if name == TOP:
         raise ValueError(f"name {TOP!r} is taken by the harness's wrapper module")
     shapes = port_shapes(component)
+    toolchain = [importlib.metadata.version("verilator"), VERILATOR_FLAGS, MAKE_VARIABLES]
+    cache = build_dir("native")
+    recipe_file = None
+    if recipe is not None:
+        recipe_file = cache / "recipes" / f"{name}-{_recipe_digest(recipe, toolchain)[:20]}"
+        if recipe_file.exists():
+            final = cache / recipe_file.read_text()
+            if (final / BINARY).exists():
+                return NativeBuild(binary=final / BINARY, shapes=shapes, cached=True,
+                                   seconds=time.perf_counter() - started,
+                                   build_seconds=_build_seconds(final))
     # Source locations say nothing about behaviour; dropping them keeps the cache key stable
     # when code only moves.
     verilog_text = re.sub(r'\(\* src = "[^"]*" \*\)\s*', "",
@@ -170,15 +188,31 @@ def build(component, name="dut", *, jobs=2):
                             f"a design with synchronous logic in the sync domain")
     sources = {"dut.v": verilog_text, "top.v": shapes.wrapper(name),
                "harness.cpp": HARNESS.read_text(), "harness_config.h": shapes.config_header()}
-    toolchain = [importlib.metadata.version("verilator"), VERILATOR_FLAGS, MAKE_VARIABLES]
     digest = hashlib.sha256(json.dumps([toolchain, sources]).encode()).hexdigest()
-    cache = build_dir("native")
     final = cache / f"{name}-{digest[:20]}"
     with _locked(cache / f"{final.name}.lock"):  # a second process waits, then finds it
         cached = _build_once(final, cache, sources, toolchain, jobs)
-    build_seconds = json.loads((final / "build.json").read_text())["seconds"]
+    if recipe_file is not None:
+        recipe_file.parent.mkdir(exist_ok=True)
+        staging = recipe_file.with_name(f".{recipe_file.name}.{os.getpid()}")
+        staging.write_text(final.name)
+        staging.replace(recipe_file)   # atomic: a reader sees the old name or the new one
     return NativeBuild(binary=final / BINARY, shapes=shapes, cached=cached,
-                       seconds=time.perf_counter() - started, build_seconds=build_seconds)
+                       seconds=time.perf_counter() - started, build_seconds=_build_seconds(final))
+
+
+def _build_seconds(final):
+    return json.loads((final / "build.json").read_text())["seconds"]
+
+
+def _recipe_digest(recipe, toolchain):
+    """What a recipe's binary depends on besides the recipe: every source file of the gateware
+    package, Amaranth's version, the harness and the toolchain."""
+    hdl = Path(gateware.__file__).parent
+    sources = {str(path.relative_to(hdl)): path.read_text() for path in sorted(hdl.rglob("*.py"))}
+    return hashlib.sha256(json.dumps(
+        [recipe, sources, importlib.metadata.version("amaranth"), HARNESS.read_text(),
+         toolchain]).encode()).hexdigest()
 
 
 @contextlib.contextmanager

@@ -50,6 +50,7 @@ constexpr size_t IN_BUFFER = 1 << 20;
 constexpr size_t OUT_BUFFER = (size_t(1) << 20) / OUT_BYTES * OUT_BYTES;  // whole records
 static_assert(OUT_BYTES <= (1 << 20), "an output record must fit the output buffer");
 constexpr uint64_t LIVE_POLL_INTERVAL = 64;  // starved cycles between input polls (live mode)
+constexpr uint64_t LIVE_FLUSH_INTERVAL = 1024;  // cycles between output flushes (live mode)
 
 enum Exit { EXIT_OK = 0, EXIT_IO = 1, EXIT_USAGE = 2, EXIT_HUNG = 3, EXIT_CYCLE_LIMIT = 4 };
 
@@ -403,6 +404,9 @@ int main(int argc, char** argv) {
         quiet = in_transfer || out_valid ? 0 : quiet + 1;
         no_progress = offering && !out_transfer ? no_progress + 1 : 0;
         stats.cycles++;
+        // A board's UART sends each byte as it is made: live, the host must not wait for a
+        // full buffer (its ACKs and events would arrive a window late).
+        if (live && output.length && stats.cycles % LIVE_FLUSH_INTERVAL == 0) output.flush();
 
         if (input_done && quiet >= options.drain) break;
         if (no_progress >= options.hang) {

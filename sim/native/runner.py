@@ -291,10 +291,12 @@ class NativeSim:
         self.shapes = native_build.shapes
 
     @classmethod
-    def build(cls, component, name="dut", *, jobs=2):
+    def build(cls, component, name="dut", *, jobs=2, recipe=None):
         """Verilate ``component`` (a ``wiring.Component`` with ports ``i`` and ``o``, see the
-        package docstring) with the harness, reusing a cached binary when there is one."""
-        return cls(build(component, name, jobs=jobs))
+        package docstring) with the harness, reusing a cached binary when there is one (found
+        without converting the design when ``recipe`` says how it was made, see
+        :func:`~tickforge.sim.native.build.build`)."""
+        return cls(build(component, name, jobs=jobs, recipe=recipe))
 
     @property
     def width(self):

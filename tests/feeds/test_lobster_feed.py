@@ -112,6 +112,8 @@ def _read_error(day):
     ("34200.1,1,11,100,10.5,1", "must be integers"),
     ("34200.1,1,11,0,1000000,1", "size and price > 0"),
     ("34200.1,7,0,0,2,-1", "halt indicator's price is -1, 0 or 1"),
+    ("34200.1,1,11,100,4294967296,1", "must fit ITCH's 32 bits"),        # $429,496.7296
+    ("34200.1,1,11,4294967296,1000000,1", "must fit ITCH's 32 bits"),
     ("", "has 6 fields"),
 ])
 def test_bad_message_rows(tmp_path, line, problem):

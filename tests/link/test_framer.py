@@ -46,20 +46,30 @@ def random_events(rng, count, kinds):
     return [(rng.getrandbits(size) & ~0xF) | rng.choice(kinds).value for _ in range(count)]
 
 
-def run(events, *, rng, idle=0.0, backpressure=0.0, controls=(), tail=None):
+def acknowledge_all(frame, cycle):
+    """The host's default answer to an event frame: ACK it."""
+    return "ack", frame.seq
+
+
+def run(events, *, rng, idle=0.0, backpressure=0.0, controls=(), tail=None,
+        answer=acknowledge_all, poll=lambda cycle: None):
     """Offer ``events`` (raw values) with random idle cycles; raise a control request at each
-    event index in ``controls``; return the bytes sent with their cycles and the counters each
-    control request saw."""
+    event index in ``controls``; answer each event frame as a host does, with
+    ``answer(frame, cycle)`` → ("ack" | "nack", seq) or None, and ``poll(cycle)`` the same
+    every cycle; return the bytes sent with their cycles and the counters each control
+    request saw."""
     dut = Transmitter()
     serializer, framer, sender = dut.serializer, dut.framer, dut.sender
     out, requests = [], []
     tail = tail or 4 * FLUSH_IDLE + 4 * MAX_PAYLOAD
+    reader = FrameReader(MAX_PAYLOAD)
 
     async def bench(ctx):
         pending = list(events)
         index, quiet, cycle = 0, 0, 0
         ack = nack = False
         counters = 0
+        answers = []
         while quiet < tail:
             if index in controls and not (ack or nack) and (index, "done") not in requests:
                 counters = rng.getrandbits(LinkCounters.as_shape().size)
@@ -69,6 +79,10 @@ def run(events, *, rng, idle=0.0, backpressure=0.0, controls=(), tail=None):
             ctx.set(Value.cast(framer.counters), counters)
             ctx.set(framer.control.ack, ack)
             ctx.set(framer.control.nack, nack)
+            host = answers.pop(0) if answers else poll(cycle)
+            ctx.set(framer.host.ack, host is not None and host[0] == "ack")
+            ctx.set(framer.host.nack, host is not None and host[0] == "nack")
+            ctx.set(framer.host.seq, host[1] if host else 0)
             offer = index < len(pending) and not (idle and rng.random() < idle)
             ctx.set(serializer.i.valid, offer)
             ctx.set(Value.cast(serializer.i.payload), pending[index] if offer else 0)
@@ -82,7 +96,10 @@ def run(events, *, rng, idle=0.0, backpressure=0.0, controls=(), tail=None):
                 index += 1
             if valid and ready:
                 out.append((cycle, byte))
-            busy = index < len(pending) or (valid and ready) or ack or nack
+                for frame in reader.feed(bytes([byte])):
+                    if frame.kind == FrameKind.DATA and (reply := answer(frame, cycle)):
+                        answers.append(reply)
+            busy = index < len(pending) or (valid and ready) or ack or nack or answers
             quiet = 0 if busy else quiet + 1
             cycle += 1
 
@@ -153,4 +170,52 @@ def test_control_frames_go_between_data_frames_with_a_snapshot_of_the_counters(s
     decoder = EventDecoder(LEVELS)
     codec = event_codec(LEVELS)
     assert [e for frame in data for e in decoder.decode(frame.payload)] == \
+        [codec.decode(value) for value in raw]
+
+
+def test_a_nacked_frame_and_every_later_one_are_sent_again(seed):
+    """The host lost frame 2 (say): its NACK(2) brings back 2 and what followed, in order."""
+    rng = random.Random(seed)
+    raw = random_events(rng, 30, [EventKind.BOOK])   # 4 to a frame: 8 frames
+    asked = []
+
+    def lose_frame_2(frame, cycle):
+        if frame.seq == 2 and not asked:
+            return None                      # lost on the way: no answer
+        if frame.seq == 3 and not asked:
+            asked.append(cycle)
+            return "nack", 2
+        return "ack", frame.seq
+
+    out, _ = run(raw, rng=rng, answer=lose_frame_2)
+    seqs = [frame.seq for frame in decode(out)]
+    assert seqs[:4] == [0, 1, 2, 3]
+    assert seqs[4:7] == [2, 3, 4], seqs
+    assert seqs[6:] == [4, 5, 6, 7]
+
+
+def test_without_acknowledgements_the_events_wait_and_none_is_lost(seed):
+    """A host that stops answering fills the ring and the frame table: the event stream stalls
+    (the core would wait); once the host acknowledges again every event arrives, once."""
+    rng = random.Random(seed)
+    raw = random_events(rng, 40, [EventKind.BOOK])
+    resume_at = 3000
+    received = []
+
+    def remember(frame, cycle):
+        received.append(frame.seq)
+        return ("ack", frame.seq) if cycle > resume_at else None
+
+    def resume(cycle):   # the host's first answer after its pause acknowledges all it has
+        return ("ack", received[-1]) if cycle == resume_at + 1 else None
+
+    out, _ = run(raw, rng=rng, answer=remember, poll=resume, tail=4000)
+    before = [cycle for cycle, _ in out if cycle <= resume_at]
+    assert before[-1] < resume_at - 1000, "nothing more sent while the host is silent"
+    assert any(cycle > resume_at for cycle, _ in out)
+    decoder = EventDecoder(LEVELS)
+    codec = event_codec(LEVELS)
+    frames = decode(out)
+    assert [frame.seq for frame in frames] == list(range(len(frames))), "each frame once"
+    assert [e for frame in frames for e in decoder.decode(frame.payload)] == \
         [codec.decode(value) for value in raw]

@@ -100,7 +100,7 @@ def test_socket_link_gives_the_models_events(direct, seed):
     assert counters["events"] == len(events)
     assert not any(counters[name] for name in ("crc_errors", "header_errors", "out_of_order",
                                                "dropped", "overruns", "skipped_bytes"))
-    assert link.stats["host_to_fpga_efficiency"] > 0.97
+    assert link.stats["host_to_fpga_efficiency"] > 0.95   # the host's ACKs of event frames too
 
 
 def test_pipe_link_gives_the_models_events(direct):
@@ -170,8 +170,9 @@ def test_damage_on_the_way_in_is_never_applied_and_retransmission_repairs_it(dir
     assert link.stats["retransmitted_frames"] > 0
 
 
-def test_lost_event_frames_are_reported_not_hidden(direct):
-    """Events cannot be sent again: a damaged frame on the way back is an error that says so."""
+def test_an_event_frame_damaged_on_the_way_back_is_sent_again(direct):
+    """The host NACKs the frame it lost; the FPGA kept it and sends it (and those after it)
+    again, so the events still equal the model's."""
     data = units(150)
 
     class Damaging:
@@ -192,7 +193,10 @@ def test_lost_event_frames_are_reported_not_hidden(direct):
             self.pipe.close()
 
     with direct.serve(drain=2000) as server:
-        link = LinkTransport(CONFIG, Damaging(SocketPipe.connect(server.host, server.port)))
-        with pytest.raises(TransportError, match=r"frame\(s\) of events from the board were "
-                                                 r"lost .* 1 CRC errors"):
-            exchange(link, data)
+        link = LinkTransport(CONFIG, Damaging(SocketPipe.connect(server.host, server.port)),
+                             timeout=0.3)
+        events = exchange(link, data)
+    report(link.stats)
+    assert events == model_events(data)
+    assert link.stats["received_crc_errors"] == 1
+    assert link.stats["event_nacks_sent"] >= 1 and link.stats["counters"]["resent"] >= 1
