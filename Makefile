@@ -3,7 +3,7 @@ PYTHON  ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
-BOARD   ?= icebreaker
+BOARD   ?= ulx3s
 
 .PHONY: setup demo test bench formal bitstream flash clean
 

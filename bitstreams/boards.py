@@ -1,0 +1,109 @@
+"""The boards tickforge builds for: one declarative entry each.
+
+An entry names the amaranth-boards platform, the PLL settings that make the core clock, the
+baud rate of the board's USB-serial bridge, the :class:`~tickforge.hdl.config.CoreConfig` it
+runs (the largest whose build completed, fits and meets timing: see bitstreams/README.md for
+what was tried; the iCEBreaker's does not fit yet), the link's ring sizes, the LEDs, and how
+openFPGALoader reaches the board.
+"""
+
+from dataclasses import dataclass, field
+
+from amaranth_boards.icebreaker import ICEBreakerPlatform
+from amaranth_boards.ulx3s import ULX3S_85F_Platform
+
+from ..hdl.config import CoreConfig
+from .pll import ICE40PLL, ECP5PLL
+
+
+__all__ = ["Board", "BOARDS", "board"]
+
+
+@dataclass(frozen=True)
+class Board:
+    """One board. ``link`` holds the :class:`~tickforge.hdl.link.Link` options (the host must
+    use the same ``max_payload``); ``leds`` maps ``(resource, number)`` to the
+    :data:`~tickforge.bitstreams.top.LED_ROLES` that light it; ``reset_button`` is a resource
+    that resets link and core while pressed; ``loader`` is openFPGALoader's arguments before
+    the file (``cable`` overrides its default cable)."""
+    name:         str
+    title:        str
+    platform:     type
+    pll:          object
+    baud:         int
+    config:       CoreConfig
+    link:         dict
+    leds:         dict
+    reset_button: tuple
+    loader:       tuple
+    extension:    str
+    resources:    dict = field(default_factory=dict)   # what the FPGA has, for the manifest
+
+    def __post_init__(self):
+        error = abs(self.clock_hz / self.divisor - self.baud) / self.baud
+        if error > 0.005:
+            raise ValueError(f"{self.name}: {self.clock_hz / 1e6:g} MHz / {self.baud} baud is "
+                             f"{self.clock_hz / self.baud:.2f} cycles per bit; pick a clock "
+                             f"within 0.5 % of a whole multiple of the baud rate")
+        if self.config.width != 1:
+            raise ValueError(f"{self.name}: the serial link feeds the core one byte per beat, "
+                             f"so the config needs width=1")
+
+    @property
+    def clock_hz(self):
+        return self.pll.f_out_hz
+
+    @property
+    def divisor(self):
+        """UART clock cycles per bit."""
+        return round(self.clock_hz / self.baud)
+
+
+BOARDS = {board.name: board for board in [
+    Board(
+        name="icebreaker",
+        title="1BitSquared iCEBreaker (Lattice iCE40UP5K, FT2232H)",
+        platform=ICEBreakerPlatform,
+        # 12 MHz × 64 / 16 = 48 MHz; 48 MHz / 3 Mbaud = 16 cycles per bit
+        pll=ICE40PLL(12e6, divr=0, divf=63, divq=4, filter_range=1),
+        baud=3_000_000,
+        # the smallest core there is, and still twice the FPGA: see bitstreams/README.md
+        config=CoreConfig(width=1, symbols=1, order_sets=2, order_ways=1,
+                          tracked_levels=2, exported_levels=1, trading=False),
+        link=dict(rx_ring=512, tx_ring=256, max_payload=128, queue_frames=2, tx_frames=2),
+        leds={("led_g", 0): ("alive", "rx", "tx"), ("led_r", 0): ("error",)},
+        reset_button=("button", 0),
+        loader=("-b", "ice40_generic"),
+        extension="bin",
+        resources={"LUT": 5280, "FF": 5280, "BRAM": 30, "SPRAM": 4, "DSP": 8},
+    ),
+    Board(
+        name="ulx3s",
+        title="Radiona ULX3S 85F (Lattice ECP5 LFE5U-85F, FT231X)",
+        platform=ULX3S_85F_Platform,
+        # 25 MHz × 4 / 5 = 20 MHz; 20 MHz / 2 Mbaud = 10 cycles per bit. The book's one-cycle
+        # path (order table read → level insert) limits this speed grade 6 part to about
+        # 25 MHz: see bitstreams/README.md
+        pll=ECP5PLL(25e6, clki_div=5, clkfb_div=4, clkop_div=30, clkop_cphase=29),
+        baud=2_000_000,
+        config=CoreConfig(width=1, symbols=2, order_sets=256, order_ways=2,
+                          tracked_levels=4, exported_levels=2, trading=False),
+        link=dict(),
+        leds={("led", 0): ("alive",), ("led", 1): ("rx",), ("led", 2): ("tx",),
+              ("led", 7): ("error",)},
+        reset_button=("button_fire", 0),
+        loader=("-b", "ulx3s", "-m"),
+        extension="bit",
+        resources={"LUT": 83640, "FF": 83640, "BRAM": 208, "DSP": 156},
+    ),
+]}
+"""Every board, by name."""
+
+
+def board(name):
+    """The entry for ``name``; a clear error for an unknown one."""
+    try:
+        return BOARDS[name]
+    except KeyError:
+        raise ValueError(f"unknown board {name!r}; tickforge builds for: "
+                         f"{', '.join(sorted(BOARDS))}") from None

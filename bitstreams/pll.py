@@ -1,0 +1,130 @@
+"""Phase-locked loops that make a board's core clock from its oscillator.
+
+Each class holds the divider settings (what ``icepll`` / ``ecppll`` would print), checks them
+against the datasheet's ranges in its constructor, and computes the output frequency, so a
+board entry states its settings once and the build, the manifest and the tests all read the
+frequency from the same arithmetic. ``instance(m, clk_in)`` adds the primitive to a module and
+returns ``(clk_out, locked)``.
+"""
+
+from dataclasses import dataclass
+
+from amaranth.hdl import Instance, Signal
+
+
+__all__ = ["ICE40PLL", "ECP5PLL"]
+
+
+def _need(condition, message):
+    if not condition:
+        raise ValueError(message)
+
+
+@dataclass(frozen=True)
+class ICE40PLL:
+    """``SB_PLL40_PAD`` in SIMPLE feedback mode: ``f_out = f_in × (divf + 1) / ((divr + 1) ×
+    2**divq)``. The pad variant because on the iCE40UP5K the PLL's reference must come straight
+    from its package pin (the iCEBreaker's 12 MHz oscillator is wired to that pin, 35).
+
+    Ranges (iCE40 sysCLOCK PLL design guide): PFD ``f_in / (divr + 1)`` 10..133 MHz, VCO
+    ``f_in × (divf + 1) / (divr + 1)`` 533..1066 MHz, output 16..275 MHz.
+    """
+    f_in_hz:      float
+    divr:         int
+    divf:         int
+    divq:         int
+    filter_range: int
+
+    def __post_init__(self):
+        _need(0 <= self.divr <= 15 and 0 <= self.divf <= 127 and 1 <= self.divq <= 6
+              and 0 <= self.filter_range <= 7, f"ICE40PLL: a divider is out of range: {self}")
+        pfd = self.f_in_hz / (self.divr + 1)
+        _need(10e6 <= pfd <= 133e6, f"ICE40PLL: PFD {pfd / 1e6:.3f} MHz is outside 10..133 MHz")
+        _need(533e6 <= self.vco_hz <= 1066e6,
+              f"ICE40PLL: VCO {self.vco_hz / 1e6:.1f} MHz is outside 533..1066 MHz")
+        _need(16e6 <= self.f_out_hz <= 275e6,
+              f"ICE40PLL: output {self.f_out_hz / 1e6:.3f} MHz is outside 16..275 MHz")
+
+    @property
+    def vco_hz(self):
+        return self.f_in_hz * (self.divf + 1) / (self.divr + 1)
+
+    @property
+    def f_out_hz(self):
+        return self.vco_hz / 2 ** self.divq
+
+    def instance(self, m, pad):
+        """``pad``: the oscillator's pin as an I/O port (``platform.request(..., dir="-")``)."""
+        clk, locked = Signal(name="pll_clk"), Signal(name="pll_locked")
+        m.submodules.pll = Instance(
+            "SB_PLL40_PAD",
+            p_FEEDBACK_PATH="SIMPLE", p_PLLOUT_SELECT="GENCLK",
+            p_DIVR=self.divr, p_DIVF=self.divf, p_DIVQ=self.divq,
+            p_FILTER_RANGE=self.filter_range,
+            i_PACKAGEPIN=pad.io, i_RESETB=1, i_BYPASS=0,
+            o_PLLOUTGLOBAL=clk, o_LOCK=locked)
+        return clk, locked
+
+    def as_dict(self):
+        return {"primitive": "SB_PLL40_PAD", "divr": self.divr, "divf": self.divf,
+                "divq": self.divq, "filter_range": self.filter_range,
+                "vco_mhz": round(self.vco_hz / 1e6, 6)}
+
+
+@dataclass(frozen=True)
+class ECP5PLL:
+    """``EHXPLLL`` with CLKOP fed back: ``f_out = f_in × clkfb_div / clki_div``, the VCO
+    running at ``f_out × clkop_div``.
+
+    Ranges (ECP5 sysCLOCK PLL usage guide, TN1263): PFD ``f_in / clki_div`` 3.125..400 MHz,
+    VCO 400..800 MHz, output 3.125..400 MHz. ``clkop_cphase`` is what ``ecppll`` picks for a
+    zero-degree output.
+    """
+    f_in_hz:      float
+    clki_div:     int
+    clkfb_div:    int
+    clkop_div:    int
+    clkop_cphase: int
+
+    def __post_init__(self):
+        _need(1 <= self.clki_div <= 128 and 1 <= self.clkfb_div <= 128
+              and 1 <= self.clkop_div <= 128 and 0 <= self.clkop_cphase < 128,
+              f"ECP5PLL: a divider is out of range: {self}")
+        pfd = self.f_in_hz / self.clki_div
+        _need(3.125e6 <= pfd <= 400e6, f"ECP5PLL: PFD {pfd / 1e6:.3f} MHz is outside 3.125..400 MHz")
+        _need(400e6 <= self.vco_hz <= 800e6,
+              f"ECP5PLL: VCO {self.vco_hz / 1e6:.1f} MHz is outside 400..800 MHz")
+        _need(3.125e6 <= self.f_out_hz <= 400e6,
+              f"ECP5PLL: output {self.f_out_hz / 1e6:.3f} MHz is outside 3.125..400 MHz")
+
+    @property
+    def f_out_hz(self):
+        return self.f_in_hz * self.clkfb_div / self.clki_div
+
+    @property
+    def vco_hz(self):
+        return self.f_out_hz * self.clkop_div
+
+    def instance(self, m, clk_in):
+        """``clk_in``: the oscillator's buffered signal."""
+        clk, locked = Signal(name="pll_clk"), Signal(name="pll_locked")
+        m.submodules.pll = Instance(
+            "EHXPLLL",
+            a_FREQUENCY_PIN_CLKI=f"{self.f_in_hz / 1e6:g}",
+            a_FREQUENCY_PIN_CLKOP=f"{self.f_out_hz / 1e6:g}",
+            a_ICP_CURRENT="12", a_LPF_RESISTOR="8",
+            a_MFG_ENABLE_FILTEROPAMP="1", a_MFG_GMCREF_SEL="2",
+            p_PLLRST_ENA="DISABLED", p_INTFB_WAKE="DISABLED", p_STDBY_ENABLE="DISABLED",
+            p_DPHASE_SOURCE="DISABLED", p_OUTDIVIDER_MUXA="DIVA",
+            p_CLKOP_ENABLE="ENABLED", p_CLKOP_DIV=self.clkop_div,
+            p_CLKOP_CPHASE=self.clkop_cphase, p_CLKOP_FPHASE=0,
+            p_CLKI_DIV=self.clki_div, p_CLKFB_DIV=self.clkfb_div, p_FEEDBK_PATH="CLKOP",
+            i_CLKI=clk_in, i_CLKFB=clk, i_RST=0, i_STDBY=0, i_PHASESEL0=0, i_PHASESEL1=0,
+            i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1, i_PLLWAKESYNC=0, i_ENCLKOP=0,
+            o_CLKOP=clk, o_LOCK=locked)
+        return clk, locked
+
+    def as_dict(self):
+        return {"primitive": "EHXPLLL", "clki_div": self.clki_div, "clkfb_div": self.clkfb_div,
+                "clkop_div": self.clkop_div, "clkop_cphase": self.clkop_cphase,
+                "vco_mhz": round(self.vco_hz / 1e6, 6)}

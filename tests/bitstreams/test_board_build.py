@@ -1,0 +1,78 @@
+"""The real builds, with the pip toolchain: the ULX3S bitstream fits, meets timing with margin
+and is bit-identical to the committed reference build whenever its inputs are; the iCEBreaker
+is recorded as not fitting yet (a strict xfail: once it fits, the test says so).
+
+Each board is built once per run: the build lands in a folder shared by the xdist workers of
+the run, under a file lock, so a second worker reuses the first one's result.
+"""
+
+import fcntl
+import json
+import os
+from contextlib import contextmanager
+
+import pytest
+
+from tickforge.bitstreams.boards import BOARDS
+from tickforge.bitstreams.build import FOLDER, BuildError, build
+
+
+@contextmanager
+def _locked(path):
+    with open(path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _built(name, factory):
+    """The manifest of this run's build of ``name`` (built by whichever worker came first), or
+    the BuildError it raised."""
+    base = factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    output, failure = root / name, root / f"{name}.failure"
+    with _locked(root / f"{name}.lock"):
+        if not (output / "manifest.json").exists() and not failure.exists():
+            try:
+                build(name, output=output, build_dir=root / f"{name}-build")
+            except BuildError as error:
+                failure.write_text(str(error))
+        if failure.exists():
+            raise BuildError(failure.read_text())
+        return json.loads((output / "manifest.json").read_text()), output
+
+
+@pytest.fixture(scope="module")
+def ulx3s(tmp_path_factory):
+    return _built("ulx3s", tmp_path_factory)
+
+
+def test_ulx3s_fits_and_meets_timing(ulx3s):
+    manifest, output = ulx3s
+    assert manifest["timing_met"]
+    needed = manifest["constraint_mhz"] * (1 + manifest["margin"])
+    assert min(manifest["fmax_mhz"].values()) >= needed
+    for kind, cells in manifest["utilisation"].items():
+        assert cells["used"] <= cells["available"], kind
+    config = BOARDS["ulx3s"].config.as_dict()
+    assert {key: manifest["config"][key] for key in config} == config
+    assert (output / "ulx3s.bit").stat().st_size == manifest["bytes"]
+
+
+def test_ulx3s_rebuild_matches_the_reference(ulx3s):
+    """The committed bitstreams/ulx3s/manifest.json is a build of the same inputs on another
+    machine: the checksums must agree. When the gateware changes, the reference must be rebuilt
+    (the message says how) so the figures in it and in the README stay true."""
+    manifest, output = ulx3s
+    reference = json.loads((FOLDER / "ulx3s" / "manifest.json").read_text())
+    assert reference["inputs_sha256"] == manifest["inputs_sha256"], (
+        f"bitstreams/ulx3s/manifest.json was built from other sources: run `make bitstream "
+        f"BOARD=ulx3s`, check the figures in bitstreams/README.md and commit the manifest "
+        f"(this run's is {output / 'manifest.json'})")
+    assert reference["sha256"] == manifest["sha256"], "same inputs built a different bitstream"
+
+
+@pytest.mark.xfail(raises=BuildError, strict=True,
+                   reason="the link and core need about 10,200 logic cells at the smallest config; "
+                          "the iCE40UP5K has 5,280 (see bitstreams/README.md)")
+def test_icebreaker_fits(tmp_path_factory):
+    _built("icebreaker", tmp_path_factory)
