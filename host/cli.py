@@ -27,14 +27,22 @@ def _existing_file(text):
 def _target(text):
     if text in ("model", "sim", "rtl") or text.startswith("board="):
         return text
+    if text.startswith("board:") and "=" in text:
+        from .transport import target_config
+        try:
+            target_config(text, CoreConfig())   # the board's name must be known
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+        return text
     raise argparse.ArgumentTypeError(
         f"{text!r}: choose model, sim (the board's gateware, simulated), rtl (the core alone, "
-        f"simulated at full width) or board=PORT[@BAUD]")
+        f"simulated at full width), board=PORT[@BAUD] or board:NAME=PORT[@BAUD]")
 
 
 _TARGET_HELP = ("model (golden model), sim (the board's gateware in the native simulation, "
                 "over its link protocol), rtl (the core alone, simulated at 64 bits a cycle) "
-                "or board=PORT[@BAUD] (a board on a serial port)")
+                "or board=PORT[@BAUD] (a board on a serial port; board:NAME=PORT[@BAUD] for a "
+                "board built by 'tickforge bitstream NAME', with its configuration)")
 
 
 def _progress(total, description):
@@ -136,7 +144,8 @@ def _prepare(args, overrides=None):
     from .replay import plan
     from .settings import load_settings, Settings
 
-    config = CoreConfig()
+    from .transport import target_config
+    config = target_config(args.target, CoreConfig())
     settings = load_settings(args.config) if args.config else Settings()
     settings.core.update(overrides or {})
     the_plan = plan(args.data, args.format, config=config, symbols=list(settings.symbols))
@@ -352,8 +361,9 @@ def build_parser():
                     "kind at each rate, seeded) and report per run the frames damaged, "
                     "detected and recovered, the retransmissions, the messages lost and the "
                     "damaged frames applied. Exits 0 only if none was lost or applied.")
-    faults.add_argument("--target", choices=("sim",), default="sim",
-                        help="sim: the board's gateware in the native simulation")
+    faults.add_argument("--target", choices=("model", "sim"), default="sim",
+                        help="sim: the board's gateware in the native simulation; model: the "
+                             "link protocol's FPGA side around the golden model (fast)")
     faults.add_argument("--seed", type=int, default=0, metavar="N", help="fault seed")
     faults.add_argument("--rates", type=fault_matrix.rate_list, default=fault_matrix.RATES,
                         metavar="R,R,...", help="fault probabilities (default 0,1e-4,1e-3,1e-2)")

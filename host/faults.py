@@ -27,7 +27,7 @@ from .transport.model import ModelTransport
 
 
 __all__ = ["RATES", "FaultRun", "fault_matrix", "messages_lost", "print_matrix", "sim_link",
-           "cmd_faults", "rate_list", "kind_list", "FAULT_KINDS", "UNITS"]
+           "model_link", "cmd_faults", "rate_list", "kind_list", "FAULT_KINDS", "UNITS"]
 
 
 RATES = (0.0, 1e-4, 1e-3, 1e-2)
@@ -187,6 +187,13 @@ def sim_link(config, timeout=0.3):
     return lambda wrap: open_native(config, simulator=simulator, wrap=wrap, timeout=timeout)
 
 
+def model_link(config, timeout=0.3):
+    """An ``open_link`` for :func:`fault_matrix`: the link protocol's FPGA side around the
+    golden model (:mod:`tickforge.host.transport.model_link`), no simulator needed."""
+    from .transport.model_link import open_model_link
+    return lambda wrap: open_model_link(config, wrap=wrap, timeout=timeout)
+
+
 def rate_list(text):
     """``--rates``: comma-separated probabilities in [0, 1)."""
     try:
@@ -220,7 +227,7 @@ def cmd_faults(args, config, the_plan, setup):
     print(f"{the_plan.description}: {len(data):,} bytes through the link on target "
           f"'{args.target}'; faults per {args.unit} each way, kinds {', '.join(kinds)}, rates "
           f"{', '.join(f'{rate:g}' for rate in args.rates)}, seed {args.seed}")
-    open_link = sim_link(config)
+    open_link = {"sim": sim_link, "model": model_link}[args.target](config)
     lost, applied = print_matrix(fault_matrix(open_link, config, data, kinds=kinds,
                                               rates=tuple(args.rates), seed=args.seed,
                                               unit=args.unit))

@@ -14,21 +14,31 @@ __all__ = ["Transport", "TransportError", "ModelTransport", "open_transport", "T
            "target_config"]
 
 
-TARGETS = ("model", "sim", "rtl", "board=PORT")
+TARGETS = ("model", "sim", "rtl", "board=PORT", "board:NAME=PORT")
 """``model``: the golden model in-process. ``sim``: the board's gateware (link and core, one
 byte a beat) in the native simulation, spoken to over a loopback socket in the board's exact
 protocol. ``rtl``: the core alone in the native simulation at its full width, fed raw (the
 fastest way to run the RTL over a day). ``board=PORT``: a board on a serial port (a device, or
-any pyserial URL such as ``socket://127.0.0.1:9000``), ``board=PORT@BAUD`` to set the rate."""
+any pyserial URL such as ``socket://127.0.0.1:9000``), ``board=PORT@BAUD`` to set the rate;
+``board:NAME=PORT`` for a board built by ``tickforge bitstream NAME``: its configuration and
+baud rate (see ``bitstreams/boards.py``)."""
 
 DEFAULT_BAUD = 3_000_000
 
 
 def target_config(target, config):
-    """The core configuration a target runs: the link's targets take one byte a beat."""
+    """The core configuration a target runs: the link's targets take one byte a beat; a named
+    board runs the configuration it was built with."""
+    if target.startswith("board:"):
+        return _named_board(target).config
     if target == "sim" or target.startswith("board="):
         return dataclasses.replace(config, width=1)
     return config
+
+
+def _named_board(target):
+    from ...bitstreams.boards import board
+    return board(target.removeprefix("board:").partition("=")[0])
 
 
 def open_transport(target, config):
@@ -42,13 +52,14 @@ def open_transport(target, config):
     if target == "sim":
         from .link import open_native
         return open_native(config)
-    if target.startswith("board="):
+    if target.startswith(("board=", "board:")):
         from .link import LinkTransport, SerialPipe
-        port, _, baud = target.removeprefix("board=").partition("@")
+        default_baud = _named_board(target).baud if target.startswith("board:") else DEFAULT_BAUD
+        port, _, baud = target.partition("=")[2].partition("@")
         if not port:
             raise ValueError("board=PORT needs a port, e.g. board=/dev/ttyUSB1")
         try:
-            rate = int(baud) if baud else DEFAULT_BAUD
+            rate = int(baud) if baud else default_baud
         except ValueError:
             raise ValueError(f"board=PORT@BAUD: {baud!r} is not a baud rate") from None
         return LinkTransport(config, SerialPipe(port, rate))

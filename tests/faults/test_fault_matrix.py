@@ -1,6 +1,7 @@
 """The link under faults: every kind of fault, both ways, at high rates on a real-data slice
-through the native simulation of the board's gateware; nothing lost, nothing damaged applied,
-the events equal to the golden model's. Uses the small core build tests/link uses."""
+through each FPGA side of the link (the native simulation of the board's gateware, and the
+protocol model around the golden model); nothing lost, nothing damaged applied, the events
+equal to the golden model's. Uses the small core build tests/link uses."""
 
 import random
 
@@ -21,9 +22,12 @@ LOBSTER = BUNDLED_DATA / "lobster" / "LOBSTER_SampleFile_AMZN_2012-06-21_5_lines
 SLICE = BUNDLED_DATA / "lobster" / "LOBSTER_SampleFile_AMZN_2012-06-21_5_lines66001-68000.zip"
 
 
-@pytest.fixture(scope="module")
-def open_link():
-    return faults.sim_link(CONFIG)
+TARGETS = {"model": faults.model_link, "sim": faults.sim_link}
+
+
+@pytest.fixture(scope="module", params=TARGETS)
+def open_link(request):
+    return TARGETS[request.param](CONFIG)
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +94,10 @@ def test_messages_lost_counts_each_message_whose_events_differ(reference):
     assert faults.messages_lost(dropped, reference) == 1
 
 
-def test_cli_runs_the_matrix_and_ends_with_the_totals(capsys):
-    code = main(["faults", "--kinds", "flip", "--rates", "0,0.05", "--seed", "3",
+@pytest.mark.parametrize("target", TARGETS)
+def test_cli_runs_the_matrix_and_ends_with_the_totals(capsys, target):
+    code = main(["faults", "--target", target, "--kinds", "flip", "--rates", "0,0.05",
+                 "--seed", "3",
                  "--config", str(faults.__file__).replace("faults.py", "configs/amzn.toml"),
                  str(SLICE)])
     out = capsys.readouterr().out.splitlines()
@@ -106,8 +112,8 @@ def test_cli_fails_when_a_message_is_lost(monkeypatch, capsys):
                            messages=10, lost=4, applied=0, equal=False, seconds=1.0,
                            error="gave up")
     monkeypatch.setattr(faults, "fault_matrix", lambda *args, **kwargs: iter([lost]))
-    monkeypatch.setattr(faults, "sim_link", lambda config: None)
-    code = main(["faults", str(SLICE)])
+    monkeypatch.setattr(faults, "model_link", lambda config: None)
+    code = main(["faults", "--target", "model", str(SLICE)])
     assert code == 1
     assert capsys.readouterr().out.splitlines()[-1] == \
         "messages lost: 4, damaged frames applied: 0"
