@@ -16,8 +16,8 @@ from ...hdl.params import PARAM_BY_NAME
 from ...hdl.risk.checks import TopOfBook
 
 
-__all__ = ["signals_keep_order_limits", "signals_keep_collar", "candidates_are_accounted_for",
-           "a_signal_leaves"]
+__all__ = ["signals_keep_order_limits", "signals_keep_collar", "signals_keep_order_rate",
+           "candidates_are_accounted_for", "a_signal_leaves", "the_rate_limit_is_reached"]
 
 
 def _no_forged_signals(m, gate):
@@ -116,6 +116,90 @@ def signals_keep_collar(m, gate):
             Assert((twice_price <= book_sum + reach) & (book_sum <= twice_price + reach),
                    "collar"),
         ]
+
+
+RATE_SHIFT_MAX = 3
+"""The largest ``rate_shift`` the rate properties try (windows of 1 to 8 ns): every shift is
+the same logic, and the solver must match the gate's window against the shadow's through
+two 48-bit shifters, which at any shift up to 63 takes it over 10 minutes at depth 5 (about
+6 s so)."""
+
+
+def _rate_runs(m, gate):
+    """The rate windows, as the SIGNALs that leave define them: the rate parameters of the
+    order in ``o`` as they stood when the gate took it (``judged``), that order's window
+    ``timestamp >> rate_shift``, and per slot the window of its last SIGNAL transferred and
+    how many of its SIGNALs transferred in a row carry that window (``runs``)."""
+    _no_forged_signals(m, gate)
+    m.d.comb += [Assume(shift <= RATE_SHIFT_MAX) for shift in gate.params.rate_shift]
+    symbols = gate.config.symbols
+    order = gate.i.payload.body.order
+    judged = Signal(data.StructLayout({name: _width(name) for name in ("rate_max",
+                                                                      "rate_shift")}))
+    with m.If(gate.i.valid & gate.i.ready):
+        m.d.sync += [judged[name].eq(_at(gate.params[name], order.slot))
+                     for name in ("rate_max", "rate_shift")]
+
+    out = gate.o.payload
+    window = Signal(48)
+    m.d.comb += window.eq(out.timestamp >> judged.rate_shift)
+    runs = Signal(data.ArrayLayout(data.StructLayout({"window": 48, "count": 17}), symbols))
+    signal = gate.o.valid & (out.kind == EventKind.SIGNAL)
+    slot = out.body.order.slot
+    with m.If(signal & gate.o.ready):
+        for index in range(symbols):
+            with m.If(slot == index):
+                with m.If(window == runs[index].window):
+                    m.d.sync += runs[index].count.eq(runs[index].count + 1)
+                with m.Else():
+                    m.d.sync += [runs[index].window.eq(window), runs[index].count.eq(1)]
+    run = Signal(runs.shape().elem_shape)   # the SIGNAL's slot's run
+    m.d.comb += run.eq(_at(runs, slot))
+    before = Mux(window == run.window, run.count, 0)   # earlier SIGNALs of its run
+    return signal & (slot < symbols), judged, window, run, before
+
+
+def signals_keep_order_rate(m, gate):
+    """No more than ``rate_max`` SIGNALs leave for a slot within one rate window: the
+    throttle that stops a runaway kernel from flooding the exchange.
+
+    The rule, as ``host/model/risk.py`` and the gate define it: an order's window is its
+    exchange ``timestamp >> rate_shift`` (the slot's ``rate_shift`` when the gate takes it);
+    each slot remembers the window of its last accepted order and how many it accepted in a
+    row in that window, the count starting again at the first accepted order in a different
+    window. An order is accepted only while fewer than ``rate_max`` (the slot's, when taken)
+    precede it in its run. Checked where it matters, on the SIGNALs that leave: each is at
+    most the ``rate_max``-th of its slot's consecutive SIGNALs with the same window.
+
+    No assumption on the timestamps or the parameters (free, changing at will) but
+    ``rate_shift <= RATE_SHIFT_MAX`` (see there). So with
+    exchange timestamps that never go back and a fixed ``rate_shift`` (a feed's clock; the
+    core only writes parameters while idle), a window's SIGNALs are consecutive and at most
+    ``rate_max`` of them leave per window and slot. A window left and then met again (an
+    earlier timestamp, or a new ``rate_shift``) counts from 0 again: the throttle bounds
+    runs, not calendar windows, in the model as in the gate.
+    """
+    signal, judged, _window, _run, before = _rate_runs(m, gate)
+    with m.If(signal):
+        m.d.comb += Assert(before < judged.rate_max, "rate")
+
+
+RATE_MAX_REACHED = 2
+"""The ``rate_max`` :func:`the_rate_limit_is_reached` reaches: more than one, so a run is
+counted, not just a first order let through."""
+
+
+def the_rate_limit_is_reached(m, gate):
+    """A slot's ``rate_max``-th SIGNAL of a window can leave, and (after a window that
+    reached ``rate_max``) one in a new window: a bounded check of
+    :func:`signals_keep_order_rate` whose depth allows these allows a ``rate_max + 1``-th in
+    the same window too, so the check would have seen one the gate let through."""
+    signal, judged, window, run, before = _rate_runs(m, gate)
+    limit = judged.rate_max == RATE_MAX_REACHED
+    m.d.comb += [
+        Cover(signal & limit & (before == RATE_MAX_REACHED - 1)),
+        Cover(signal & limit & (window != run.window) & (run.count == RATE_MAX_REACHED)),
+    ]
 
 
 def candidates_are_accounted_for(m, gate):
