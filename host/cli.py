@@ -25,7 +25,7 @@ def _existing_file(text):
 
 
 def _target(text):
-    if text in ("model", "sim", "rtl") or text.startswith("board="):
+    if text in ("model", "sim", "rtl", "board") or text.startswith("board="):
         return text
     if text.startswith("board:") and "=" in text:
         from .transport import target_config
@@ -36,12 +36,13 @@ def _target(text):
         return text
     raise argparse.ArgumentTypeError(
         f"{text!r}: choose model, sim (the board's gateware, simulated), rtl (the core alone, "
-        f"simulated at full width), board=PORT[@BAUD] or board:NAME=PORT[@BAUD]")
+        f"simulated at full width), board (the one USB serial port attached), "
+        f"board=PORT[@BAUD] or board:NAME=PORT[@BAUD]")
 
 
 _TARGET_HELP = ("model (golden model), sim (the board's gateware in the native simulation, "
                 "over its link protocol), rtl (the core alone, simulated at 64 bits a cycle) "
-                "or board=PORT[@BAUD] (a board on a serial port; board:NAME=PORT[@BAUD] for a "
+                "or board[=PORT[@BAUD]] (a board on a serial port; board:NAME=PORT[@BAUD] for a "
                 "board built by 'tickforge bitstream NAME', with its configuration)")
 
 

@@ -14,8 +14,8 @@ __all__ = ["Transport", "TransportError", "ModelTransport", "open_transport", "T
            "target_config"]
 
 
-TARGETS = ("model", "sim", "rtl", "board=PORT", "board:NAME=PORT")
-"""``model``: the golden model in-process. ``sim``: the board's gateware (link and core, one
+TARGETS = ("model", "sim", "rtl", "board", "board=PORT", "board:NAME=PORT")
+"""``model``: the golden model in-process. ``board``: the one USB serial port attached. ``sim``: the board's gateware (link and core, one
 byte a beat) in the native simulation, spoken to over a loopback socket in the board's exact
 protocol. ``rtl``: the core alone in the native simulation at its full width, fed raw (the
 fastest way to run the RTL over a day). ``board=PORT``: a board on a serial port (a device, or
@@ -31,7 +31,7 @@ def target_config(target, config):
     board runs the configuration it was built with."""
     if target.startswith("board:"):
         return _named_board(target).config
-    if target == "sim" or target.startswith("board="):
+    if target in ("sim", "board") or target.startswith("board="):
         return dataclasses.replace(config, width=1)
     return config
 
@@ -52,6 +52,8 @@ def open_transport(target, config):
     if target == "sim":
         from .link import open_native
         return open_native(config)
+    if target == "board":
+        target = f"board={_the_usb_serial_port()}"
     if target.startswith(("board=", "board:")):
         from .link import LinkTransport, SerialPipe
         default_baud = _named_board(target).baud if target.startswith("board:") else DEFAULT_BAUD
@@ -64,3 +66,14 @@ def open_transport(target, config):
             raise ValueError(f"board=PORT@BAUD: {baud!r} is not a baud rate") from None
         return LinkTransport(config, SerialPipe(port, rate))
     raise ValueError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+
+
+def _the_usb_serial_port():
+    """The device of the only USB serial port attached; a clear error for none or several."""
+    from serial.tools.list_ports import comports
+    ports = sorted(port.device for port in comports() if port.vid is not None)
+    if len(ports) != 1:
+        found = f"found {', '.join(ports)}" if ports else "found none"
+        raise ValueError(f"--target board looks for the one USB serial port attached and "
+                         f"{found}; name it: board=/dev/ttyUSB1 (or board:NAME=PORT)")
+    return ports[0]

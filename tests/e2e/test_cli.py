@@ -61,3 +61,25 @@ def test_verify_binance_on_the_model(capsys):
     assert code == 0
     matched, total = map(int, lines[-1].removeprefix("bbo matched: ").split("/"))
     assert lines[-1].startswith("bbo matched: ") and total > 5000 and matched == total
+
+
+@pytest.mark.parametrize("devices, found", [([], "found none"),
+                                            (["/dev/ttyUSB0", "/dev/ttyUSB1"],
+                                             "found /dev/ttyUSB0, /dev/ttyUSB1")])
+def test_target_board_needs_exactly_one_usb_serial_port(capsys, monkeypatch, devices, found):
+    from types import SimpleNamespace
+    from serial.tools import list_ports
+    ports = [SimpleNamespace(device=device, vid=0x0403) for device in devices]
+    ports.append(SimpleNamespace(device="/dev/ttyS0", vid=None))   # not USB: never chosen
+    monkeypatch.setattr(list_ports, "comports", lambda: ports)
+    code, _, err = run(capsys, "replay", "--target", "board", AMZN5_MIDDAY)
+    assert code == 2
+    assert f"looks for the one USB serial port attached and {found}; name it" in err
+
+
+def test_an_unknown_board_name_is_refused_with_the_known_ones(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["replay", "--target", "board:nope=/dev/ttyUSB0", str(AMZN5_MIDDAY)])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown board 'nope'; tickforge builds for: icebreaker, ulx3s" in err
