@@ -15,9 +15,9 @@ __all__ = ["Transport", "TransportError", "ModelTransport", "open_transport", "T
 
 
 TARGETS = ("model", "sim", "rtl", "board", "board=PORT", "board:NAME=PORT")
-"""``model``: the golden model in-process. ``board``: the one USB serial port attached. ``sim``: the board's gateware (link and core, one
+"""``model``: the golden model in-process. ``sim``: the board's gateware (link and core, one
 byte a beat) in the native simulation, spoken to over a loopback socket in the board's exact
-protocol. ``rtl``: the core alone in the native simulation at its full width, fed raw (the
+protocol. ``board``: a board on the one USB serial port attached. ``rtl``: the core alone in the native simulation at its full width, fed raw (the
 fastest way to run the RTL over a day). ``board=PORT``: a board on a serial port (a device, or
 any pyserial URL such as ``socket://127.0.0.1:9000``), ``board=PORT@BAUD`` to set the rate;
 ``board:NAME=PORT`` for a board built by ``tickforge bitstream NAME``: its configuration and

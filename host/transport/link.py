@@ -201,11 +201,11 @@ class LinkTransport(Transport):
     ``finish`` sends what is left and a barrier (an empty frame), which the FPGA acknowledges
     only after every earlier event has been sent.
 
-    The FPGA's event frames are taken in order of their seq. They are acknowledged
-    (an empty ACK frame naming the last one the host has), which lets the FPGA free them, once
-    ``ACK_EVERY_FRAMES`` have come or ``timeout``/50 after the first, so that a fast line
-    does not carry an ACK for every frame; an event frame after a missing one, or counters whose ``tx_next`` is past the
-    last one the host has, make the host ask for the missing one (an empty NACK frame; for the
+    The FPGA's event frames are taken in order of their seq. They are acknowledged (an empty
+    ACK frame naming the last one the host has), which lets the FPGA free them, once
+    ``ACK_EVERY_FRAMES`` have come or ``timeout``/50 after the first, so that a fast line does
+    not carry an ACK for every frame. An event frame after a missing one, or counters whose
+    ``tx_next`` is past the last one the host has, make the host ask for the missing one (an empty NACK frame; for the
     same frame again only after ``timeout``, so the frames already on their way do not each
     ask); duplicates are dropped. Counters whose ``tx_acked`` is behind the host's last ACK
     (which was lost) have it sent again. :meth:`events` ends once the barrier is acknowledged
