@@ -46,7 +46,7 @@ class _Book:
 class BacktestReport:
     pnl: float            # currency
     max_drawdown: float   # currency
-    sharpe: float
+    sharpe: float | None  # None: under two minutes of P&L changes, or no variation
     hit_rate: float
     round_trips: int
     fills: int
@@ -136,11 +136,11 @@ class Backtest:
         for when, value in self.pnl:
             minutes[when // _MINUTE_NS] = value
         changes = [b - a for a, b in zip(list(minutes.values()), list(minutes.values())[1:])]
-        sharpe = 0.0
+        sharpe = None
         if len(changes) > 1:
             mean = sum(changes) / len(changes)
             spread = math.sqrt(sum((c - mean) ** 2 for c in changes) / (len(changes) - 1))
-            sharpe = mean / spread * math.sqrt(len(changes)) if spread else 0.0
+            sharpe = mean / spread * math.sqrt(len(changes)) if spread else None
         round_trips = sum(book.round_trips for book in self.books.values())
         hits = sum(book.hits for book in self.books.values())
         return BacktestReport(

@@ -45,7 +45,9 @@ def print_replay(result, timed):
 
 def print_backtest(report):
     print(f"P&L: {report.pnl:,.2f} (marked to mid); max drawdown {report.max_drawdown:,.2f}")
-    print(f"Sharpe (per-minute P&L changes, x sqrt(minutes)): {report.sharpe:.2f}")
+    sharpe = "n/a (fewer than two minutes with P&L changes)" if report.sharpe is None else \
+        f"{report.sharpe:.2f}"
+    print(f"Sharpe (per-minute P&L changes, x sqrt(minutes)): {sharpe}")
     print(f"hit rate: {report.hit_rate:.1%} of {report.round_trips:,} round trips; "
           f"{report.fills:,} fills")
     for book, pnl in report.per_book_pnl.items():
