@@ -31,7 +31,7 @@ __all__ = ["RATES", "FaultRun", "fault_matrix", "messages_lost", "print_matrix",
 
 
 RATES = (0.0, 1e-4, 1e-3, 1e-2)
-"""Fault rates of the matrix: probabilities per byte, each way."""
+"""Fault rates of the matrix: probabilities per frame (per byte with ``--unit byte``), each way."""
 
 
 @dataclass
