@@ -22,7 +22,7 @@ from .base import Transport, TransportError, QueuedEvents
 
 
 __all__ = ["LinkTransport", "PipeClosed", "SocketPipe", "SerialPipe", "NativeRunPipe",
-           "build_native", "open_native"]
+           "build_native", "open_native", "read_queued"]
 
 
 DEFAULT_RING_BYTES = 4096   # the gateware Link's defaults (rx_ring, queue_frames)
@@ -159,14 +159,7 @@ class NativeRunPipe:
         self._input.put(bytes(data))
 
     def read(self, timeout):
-        try:
-            item = self._output.get(timeout=timeout)
-        except queue.Empty:
-            return b""
-        if isinstance(item, PipeClosed):
-            self._output.put(item)  # every later read sees it too
-            raise item
-        return item
+        return read_queued(self._output, timeout)
 
     def close(self):
         if not self._closed.is_set():
@@ -644,6 +637,27 @@ class LinkTransport(Transport):
             "counters": self.counters._asdict() if self.counters else None,
         }
         return stats
+
+
+def read_queued(output, timeout):
+    """What a pipe's ``output`` queue (byte strings, then a :class:`PipeClosed`) holds, all of
+    it, waiting up to ``timeout`` for the first piece (b"" if none came). The PipeClosed is
+    raised once nothing is before it, and stays queued, so every later read sees it too."""
+    try:
+        item = output.get(timeout=timeout)
+    except queue.Empty:
+        return b""
+    pieces = []
+    while not isinstance(item, PipeClosed):
+        pieces.append(item)
+        try:
+            item = output.get_nowait()
+        except queue.Empty:
+            return b"".join(pieces)
+    output.put(item)
+    if pieces:
+        return b"".join(pieces)
+    raise item
 
 
 def build_native(config, divisor=None, **link_options):

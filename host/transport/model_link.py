@@ -16,7 +16,7 @@ import queue
 from ..link import COUNTERS, EventEncoder, FrameReader, encode_frame, seq_after, seq_distance
 from ..model.core import CoreModel
 from ...hdl.layouts import FrameKind, LINK_MAX_PAYLOAD
-from .link import LinkTransport, PipeClosed
+from .link import LinkTransport, PipeClosed, read_queued
 
 
 __all__ = ["LinkModel", "LinkModelPipe", "open_model_link"]
@@ -213,24 +213,7 @@ class LinkModelPipe:
             self._output.put(answer)
 
     def read(self, timeout):
-        try:
-            item = self._output.get(timeout=timeout)
-        except queue.Empty:
-            return b""
-        if isinstance(item, PipeClosed):
-            self._output.put(item)   # every later read sees it too
-            raise item
-        pieces = [item]
-        while True:   # everything answered so far, in one read
-            try:
-                item = self._output.get_nowait()
-            except queue.Empty:
-                break
-            if isinstance(item, PipeClosed):
-                self._output.put(item)
-                break
-            pieces.append(item)
-        return b"".join(pieces)
+        return read_queued(self._output, timeout)
 
     def close(self):
         if not self._closed:
