@@ -17,9 +17,8 @@ from ...host.bench import lobster_stream
 from ...host.model.book import BookModel
 from ...host.model.parser import ParserModel
 from ...host.paths import BUNDLED_DATA
-from ...host.protocol import event_codec
 from .bits import parsed_bits
-from .tb import TB, Beat, check_in_order, settings
+from .tb import TB, Beat, check_events, settings
 
 
 LOBSTER_SLICE = (BUNDLED_DATA / "lobster"
@@ -44,13 +43,7 @@ async def run_book(dut, messages_for):
     await tb.source.drained()
     await tb.sink.settle(len(expected))
 
-    received = tb.sink.received
-    codec = event_codec(config.exported_levels)
-    got = [codec.decode(item.bits) for item in received]
-    check_in_order("event", expected, [event._replace(t_out=0) for event in got])
-    for index, (event, item) in enumerate(zip(got, received)):
-        assert event.t_out == item.offered_at, (f"event {index} (seq {event.seq}): t_out "
-                                                f"{event.t_out}, offered at {item.offered_at}")
+    got = check_events(expected, tb.sink.received, config.exported_levels)
     tb.log.info("%d messages, %d events in %d cycles; counters %s", len(messages), len(got),
                 tb.cycle(), model.counters)
     return model

@@ -18,8 +18,8 @@ from parser_bench import Frame, beats_of, frames_of
 
 from ...hdl.layouts import EventKind, event_layout, input_beat_layout
 from ...host.model.core import CoreModel
-from ...host.protocol import encode, event_codec
-from .tb import TB, check_in_order, settings
+from ...host.protocol import encode
+from .tb import TB, check_events, settings
 from .traffic import byte_beats, damaged_frames, itch_units, lobster_units, mixed_units
 
 
@@ -55,13 +55,8 @@ async def run_core(dut, frames_for):
     await tb.source.drained()
     await tb.sink.settle(len(expected))
 
-    received = tb.sink.received
-    codec = event_codec(config.exported_levels)
-    got = [codec.decode(item.bits) for item in received]
-    check_in_order("event", expected, [event._replace(t_out=0) for event in got])
-    for index, (event, item) in enumerate(zip(got, received)):
-        assert event.t_out == item.offered_at, (f"event {index} (seq {event.seq}): t_out "
-                                                f"{event.t_out}, offered at {item.offered_at}")
+    got = check_events(expected, tb.sink.received, config.exported_levels)
+    for index, event in enumerate(got):
         assert event.t_out - event.t_in >= MIN_LATENCY, \
             f"event {index} (seq {event.seq}): out {event.t_out - event.t_in} cycles after in"
 

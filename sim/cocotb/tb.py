@@ -19,6 +19,7 @@ from cocotb.simtime import get_sim_time
 from cocotb.triggers import ClockCycles, Event, RisingEdge
 
 from ...hdl.config import CoreConfig
+from ...host.protocol import event_codec
 
 
 __all__ = ["PATTERNS", "Pattern", "Settings", "settings", "pauses", "Beat", "Received",
@@ -254,3 +255,15 @@ def check_in_order(what, expected, got):
         assert have == want, f"{what} {index}: got\n  {have}\nexpected\n  {want}"
     assert len(got) == len(expected), \
         f"{len(got)} {what}s out, the model says {len(expected)}"
+
+
+def check_events(expected, received, exported_levels):
+    """Decode the events ``received`` (sink items), assert they equal ``expected`` in order,
+    and that each one's ``t_out`` is the cycle it was offered; return them decoded."""
+    codec = event_codec(exported_levels)
+    got = [codec.decode(item.bits) for item in received]
+    check_in_order("event", expected, [event._replace(t_out=0) for event in got])
+    for index, (event, item) in enumerate(zip(got, received)):
+        assert event.t_out == item.offered_at, (f"event {index} (seq {event.seq}): t_out "
+                                                f"{event.t_out}, offered at {item.offered_at}")
+    return got

@@ -11,7 +11,7 @@ from tickforge.hdl.book.book import OrderBook
 from tickforge.host.model.book import BookModel
 from tickforge.host.protocol import PARSED, event_codec
 
-from support.streams import to_fields, drive, collect, as_int
+from support.streams import to_fields, drive, collect, as_int, cycle_counter
 
 
 _Parsed = PARSED.records["Parsed"]
@@ -127,12 +127,6 @@ def run_book(config, messages, *, idle=0.0, backpressure=0.0, seed=0):
     tags = {"body": ("kind", PARSED_BODY)}
     result = {}
 
-    async def clock(ctx):
-        cycle = 0
-        async for _ in ctx.tick():
-            cycle += 1
-            ctx.set(dut.now, cycle)
-
     async def source(ctx):
         await drive(ctx, dut.i, [to_fields(m, tags) for m in messages], idle=idle,
                     rng=random.Random(seed))
@@ -146,7 +140,7 @@ def run_book(config, messages, *, idle=0.0, backpressure=0.0, seed=0):
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
-    sim.add_process(clock)
+    sim.add_process(cycle_counter(dut.now))
     sim.add_testbench(source)
     sim.add_testbench(sink)
     sim.run()
@@ -189,12 +183,6 @@ def test_book_takes_a_message_every_cycle_with_two_cycle_latency():
     accepted = {}
     events = []
 
-    async def clock(ctx):
-        cycle = 0
-        async for _ in ctx.tick():
-            cycle += 1
-            ctx.set(dut.now, cycle)
-
     async def source(ctx):
         ctx.set(dut.o.ready, 1)
         for message in messages:
@@ -214,7 +202,7 @@ def test_book_takes_a_message_every_cycle_with_two_cycle_latency():
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
-    sim.add_process(clock)
+    sim.add_process(cycle_counter(dut.now))
     sim.add_testbench(source)
     sim.run()
     assert [e.seq for e in events] == sorted(expected)

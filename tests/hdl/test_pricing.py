@@ -24,6 +24,7 @@ from tickforge.host.protocol import encode, event_codec
 from tickforge.host.codec import encoder
 
 from support.stages import config_writes, record_stage
+from support.streams import cycle_counter
 
 
 LOBSTER = BUNDLED_DATA / "lobster" / "LOBSTER_SampleFile_AMZN_2012-06-21_5_lines1-5000.zip"
@@ -161,12 +162,6 @@ def run_pricing(config, inputs, expected_count, *, idle=0.0, gap=0, backpressure
     store.on_write["vwap_window"] = lambda: restarts.append(True)
     taken_at, offered_at, received = {}, [], []
 
-    async def clock(ctx):
-        cycle = 0
-        async for _ in ctx.tick():
-            cycle += 1
-            ctx.set(dut.now, cycle)
-
     async def source(ctx):
         ctx.set(dut.params, param_values(store, config))
         for event in inputs:
@@ -224,7 +219,7 @@ def run_pricing(config, inputs, expected_count, *, idle=0.0, gap=0, backpressure
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
-    sim.add_process(clock)
+    sim.add_process(cycle_counter(dut.now))
     sim.add_testbench(source)
     sim.add_testbench(sink)
     sim.run()

@@ -28,6 +28,7 @@ from tickforge.host.protocol import WIRE, encode, event_codec
 from tickforge.host.codec import encoder
 
 from support.stages import config_writes
+from support.streams import cycle_counter
 
 
 CONFIG = CoreConfig(symbols=3, exported_levels=2)
@@ -139,12 +140,6 @@ def run_gate(steps, *, idle=0.0, backpressure=0.0, seed=0):
     expected = sum(len(step.out) for step in steps)
     result = {}
 
-    async def clock(ctx):
-        cycle = 0
-        async for _ in ctx.tick():
-            cycle += 1
-            ctx.set(dut.now, cycle)
-
     def check_state(ctx, step):
         if step is None:
             return
@@ -200,7 +195,7 @@ def run_gate(steps, *, idle=0.0, backpressure=0.0, seed=0):
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
-    sim.add_process(clock)
+    sim.add_process(cycle_counter(dut.now))
     sim.add_testbench(source)
     sim.add_testbench(sink)
     sim.run()
@@ -301,12 +296,6 @@ def test_gate_offers_each_event_one_cycle_after_taking_it(lobster):
     dut = RiskGate(CONFIG)
     taken, offered = [], []   # cycle of each event taken; (cycle, event) of each offered
 
-    async def clock(ctx):
-        cycle = 0
-        async for _ in ctx.tick():
-            cycle += 1
-            ctx.set(dut.now, cycle)
-
     async def bench(ctx):
         ctx.set(dut.o.ready, 1)
         ctx.set(dut.i.valid, 1)
@@ -333,7 +322,7 @@ def test_gate_offers_each_event_one_cycle_after_taking_it(lobster):
     expected = sum(len(step.out) for step in steps)
     sim = Simulator(dut)
     sim.add_clock(1e-8)
-    sim.add_process(clock)
+    sim.add_process(cycle_counter(dut.now))
     sim.add_testbench(bench)
     sim.run()
 

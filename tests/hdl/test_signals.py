@@ -35,6 +35,7 @@ from tickforge.host.protocol import event_codec
 from tickforge.host.codec import encoder
 
 from support.stages import config_writes, record_stage
+from support.streams import cycle_counter
 
 
 LOBSTER = REPO / "tests/data/lobster/LOBSTER_SampleFile_AMZN_2012-06-21_5_lines1-5000.zip"
@@ -122,12 +123,6 @@ def run_kernel(config, steps, *, idle=0.0, backpressure=0.0, risk_delay=0, seed=
     got = []
     sent = []   # set once the source has sent everything
 
-    async def clock(ctx):
-        cycle = 0
-        async for _ in ctx.tick():
-            cycle += 1
-            ctx.set(dut.now, cycle)
-
     async def source(ctx):
         rng = random.Random(seed)
         applied = None
@@ -203,7 +198,7 @@ def run_kernel(config, steps, *, idle=0.0, backpressure=0.0, risk_delay=0, seed=
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
-    sim.add_process(clock)
+    sim.add_process(cycle_counter(dut.now))
     sim.add_process(risk_gate)
     sim.add_testbench(source)
     sim.add_testbench(sink)

@@ -80,3 +80,14 @@ async def collect(ctx, port, count, *, backpressure=0.0, rng=None, timeout=100_0
                 waiting = value
     ctx.set(port.ready, 0)
     return received
+
+
+def cycle_counter(now):
+    """A process setting ``now`` (a component's cycle-counter input) to the cycle number, as
+    the core's free-running counter does."""
+    async def count(ctx):
+        cycle = 0
+        async for _ in ctx.tick():
+            cycle += 1
+            ctx.set(now, cycle)
+    return count
