@@ -207,12 +207,12 @@ def _build_seconds(final):
 
 def _recipe_digest(recipe, toolchain):
     """What a recipe's binary depends on besides the recipe: every source file of the gateware
-    package, Amaranth's version, the harness and the toolchain."""
+    package, Amaranth's version, the harness, this module (its wrapper) and the toolchain."""
     hdl = Path(gateware.__file__).parent
     sources = {str(path.relative_to(hdl)): path.read_text() for path in sorted(hdl.rglob("*.py"))}
     return hashlib.sha256(json.dumps(
         [recipe, sources, importlib.metadata.version("amaranth"), HARNESS.read_text(),
-         toolchain]).encode()).hexdigest()
+         Path(__file__).read_text(), toolchain]).encode()).hexdigest()
 
 
 @contextlib.contextmanager
