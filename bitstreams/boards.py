@@ -81,11 +81,11 @@ BOARDS = {board.name: board for board in [
         name="ulx3s",
         title="Radiona ULX3S 85F (Lattice ECP5 LFE5U-85F, FT231X)",
         platform=ULX3S_85F_Platform,
-        # 25 MHz × 4 / 5 = 20 MHz; 20 MHz / 2 Mbaud = 10 cycles per bit. The book's one-cycle
-        # path (order table read → level insert) limits this speed grade 6 part to about
-        # 25 MHz: see bitstreams/README.md
-        pll=ECP5PLL(25e6, clki_div=5, clkfb_div=4, clkop_div=30, clkop_cphase=29),
-        baud=2_000_000,
+        # 25 MHz × 6 / 5 = 30 MHz; 30 MHz / 3 Mbaud (the FT231X's fastest) = 10 cycles per bit.
+        # Three paths of about 24 ns (the link's ready chain, the book's order table and its
+        # level update) limit this speed grade 6 part to about 42 MHz: see bitstreams/README.md
+        pll=ECP5PLL(25e6, clki_div=5, clkfb_div=6, clkop_div=20, clkop_cphase=19),
+        baud=3_000_000,
         config=CoreConfig(width=1, symbols=2, order_sets=256, order_ways=2,
                           tracked_levels=4, exported_levels=2, trading=False),
         link=dict(),

@@ -1,6 +1,6 @@
 """The limit order book kernel: an order table and price-level books, per symbol and side."""
 
-from amaranth.hdl import Module, Signal, Mux, Cat
+from amaranth.hdl import Array, Module, Signal, Mux, Cat, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -38,21 +38,26 @@ class OrderBook(wiring.Component):
     live in two RAMs of ``symbols`` rows, each row a whole side (``tracked_levels`` levels) so
     one read fetches everything a message can touch.
 
-    Pipeline. Cycle 0 (accept): look the slot up and start the RAM reads. Cycle 1 (apply):
-    match the order in its set, run :class:`SideUpdate` on the side, write order and side back
-    and load the event register. The reads are transparent to the writes, so the next message
-    can be accepted during the apply cycle and still sees this one's writes: one message per
-    cycle, except a replace (two: its new order lives in another set).
+    Pipeline. Cycle 0 (accept): look the slot up and start the RAM reads. Cycle 1 (match):
+    find the order in its set, write the order table back, and pick the side and the level
+    operation. Cycle 2 (update): run :class:`SideUpdate` on the side, write it back and load
+    the event register. Two stages, not one, because order RAM → match → level insert → side
+    RAM in one cycle was the design's longest path (26.6 MHz on the ULX3S; split, 42).
+    The order table reads are transparent to its writes; the side a message read is one update
+    behind, and the update stage's write is forwarded into it, so a message a cycle still sees
+    every earlier one: one message per cycle, except a replace (two: its new order lives in
+    another set).
 
     For the kernels after it, a subscription leaves as CLEAR, a parameter write as CONFIG and a
     host fill as FILL (see the model).
 
-    Latency: an event is offered 2 cycles after its message is taken from ``i``.
+    Latency: an event is offered 3 cycles after its message is taken from ``i``.
     Throughput: 1 message/cycle (replace 1/2) while ``o`` is ready.
-    Back-pressure: when ``o`` is not ready the apply stage holds and ``i`` is not ready;
-    nothing is dropped. Bad input (unknown references, duplicates, a full set, levels beyond
-    the tracked depth, quantities that overflow, unsubscribed locates, bad slots) is counted
-    in the status event's ``book`` counters and, where a book event is emitted, flagged in it.
+    Back-pressure: when ``o`` is not ready the update and match stages hold and ``i`` is not
+    ready; nothing is dropped. Bad input (unknown references, duplicates, a full set, levels
+    beyond the tracked depth, quantities that overflow, unsubscribed locates, bad slots) is
+    counted in the status event's ``book`` counters and, where a book event is emitted, flagged
+    in it.
     """
 
     def __init__(self, config=CoreConfig()):
@@ -91,20 +96,27 @@ class OrderBook(wiring.Component):
             sides_w.append(memory.write_port())
             sides_r.append(memory.read_port(transparent_for=(sides_w[-1],)))
 
-        # --- the message in the apply stage ---------------------------------------------------
-        busy = Signal()                  # the apply stage holds a message
+        # --- the match stage: the message whose order and side reads have returned -----------
+        busy = Signal()                  # the match stage holds a message
         msg = Signal(ParsedMessage)
         slot = Signal(8)
         second_pass = Signal()           # a replace adding its new order
         carried_flags = Signal(BookFlags)
         carried_side = Signal(Side)
+        unsubscribed = Signal()          # refused at acceptance, counted as it leaves the stage
+        bad_slot = Signal()              # (so a status request ahead of it does not count it)
+        refused = unsubscribed | bad_slot
         order = msg.body.order
+        first_pass_of_replace = busy & ~refused & (msg.kind == MessageKind.REPLACE) & ~second_pass
 
         counters = Signal(BookCounters)
-        o_free = ~self.o.valid | self.o.ready
-        advance = Signal()               # the apply stage completes this cycle
-        first_pass_of_replace = busy & (msg.kind == MessageKind.REPLACE) & ~second_pass
-        m.d.comb += self.i.ready.eq(~busy | (advance & ~first_pass_of_replace))
+        advance = Signal()               # the match stage hands its message on this cycle
+        u_busy = Signal()                # the update stage holds a message
+        u_advance = Signal()             # ... and completes it this cycle
+        m.d.comb += [
+            advance.eq(busy & (~u_busy | u_advance)),
+            self.i.ready.eq(~busy | (advance & ~first_pass_of_replace)),
+        ]
         accept = self.i.valid & self.i.ready
         is_book_kind = Cat(incoming.kind == kind for kind in _BOOK_KINDS).any()
 
@@ -119,7 +131,7 @@ class OrderBook(wiring.Component):
             m.d.comb += [port.addr.eq(Mux(first_pass_of_replace, slot, incoming_slot)),
                          port.en.eq(start_read)]
 
-        # --- apply: find the order in its set ---------------------------------------------------
+        # --- match: find the order in its set ---------------------------------------------------
         ways = cfg.order_ways
         entries = orders_r.data
         lookup_ref = Mux(second_pass, order.new_ref, order.ref)
@@ -148,40 +160,28 @@ class OrderBook(wiring.Component):
             MessageKind.EXECUTE, MessageKind.CANCEL, MessageKind.DELETE,
             MessageKind.REPLACE)).any()
         removes_all = (kind == MessageKind.DELETE) | (kind == MessageKind.REPLACE)
-        overexecuted = ~removes_all & (order.shares > hit.shares)
-        amount = Mux(removes_all | overexecuted, hit.shares, order.shares)
-        remaining = hit.shares - amount
+        # Each way's shares after a removal are worked out beside the reference match, not after
+        # it: the order table's read-modify-write is the book's longest path.
+        kept = Array(Signal(33, name=f"kept_{w}") for w in range(ways))  # bit 32: too few
+        for w in range(ways):
+            m.d.comb += kept[w].eq(entries[w].shares - order.shares)
+        overexecuted = ~removes_all & kept[hit_way][32]
+        amount = Mux(removes_all | kept[hit_way][32], hit.shares, order.shares)
         books_order = is_add & ~same_ref.any() & free.any()
         applies_removal = is_removal & found
-        op_side = Mux(second_pass, carried_side, Mux(is_removal, hit.side, order.side))
-
-        # --- apply: the side's levels -------------------------------------------------------------
-        m.submodules.side_update = update = SideUpdate(cfg.tracked_levels)
-        side_before = Mux(op_side == Side.BID, sides_r[0].data, sides_r[1].data)
+        op_side = Signal(Side)
+        m.d.comb += op_side.eq(Mux(second_pass, carried_side,
+                                   Mux(is_removal, hit.side, order.side)))
         changes_levels = books_order | applies_removal | (kind == MessageKind.LEVEL)
-        m.d.comb += [
-            update.side.eq(op_side),
-            update.before.eq(side_before),
-            update.price.eq(Mux(is_removal, hit.price, order.price)),
-            update.quantity.eq(Mux(is_removal, amount, order.shares)),
-            update.op.eq(Mux(is_removal, LevelOp.REMOVE,
-                             Mux(kind == MessageKind.LEVEL, LevelOp.SET, LevelOp.ADD))),
-        ]
-        side_after = Signal(side_layout(cfg.tracked_levels))
-        m.d.comb += side_after.eq(Mux(changes_levels, update.after, side_before))
 
-        flags = Signal(BookFlags)
+        flags = Signal(BookFlags)        # what the order table says; the update adds the levels'
         m.d.comb += [
             flags.duplicate_ref.eq(carried_flags.duplicate_ref | (is_add & same_ref.any())),
             flags.table_full.eq(carried_flags.table_full |
                                 (is_add & ~same_ref.any() & ~free.any())),
-            flags.level_dropped.eq(carried_flags.level_dropped | (changes_levels & update.dropped)),
-            flags.level_missing.eq(carried_flags.level_missing | (changes_levels & update.missing)),
             flags.overexecution.eq(carried_flags.overexecution | (applies_removal & overexecuted)),
-            flags.qty_overflow.eq(carried_flags.qty_overflow | (changes_levels & update.overflow)),
         ]
 
-        # --- apply: which messages give an event, and when the stage completes -------------------
         emits = Signal()
         with m.Switch(kind):
             with m.Case(MessageKind.EXECUTE, MessageKind.CANCEL, MessageKind.DELETE):
@@ -190,58 +190,116 @@ class OrderBook(wiring.Component):
                 m.d.comb += emits.eq(second_pass)
             with m.Default():
                 m.d.comb += emits.eq(1)
-        m.d.comb += advance.eq(busy & (o_free | ~emits))
 
-        # --- apply: write back --------------------------------------------------------------------
-        new_entry = Signal(OrderEntry)
-        with m.If(books_order):
-            m.d.comb += [new_entry.valid.eq(1), new_entry.ref.eq(lookup_ref),
-                         new_entry.slot.eq(slot), new_entry.side.eq(op_side),
-                         new_entry.price.eq(order.price), new_entry.shares.eq(order.shares)]
-        with m.Else():
-            m.d.comb += [new_entry.eq(hit), new_entry.shares.eq(remaining),
-                         new_entry.valid.eq(remaining != 0)]
+        # --- match: the order table is written back here --------------------------------------
+        added = Signal(OrderEntry)
+        m.d.comb += [added.valid.eq(1), added.ref.eq(lookup_ref), added.slot.eq(slot),
+                     added.side.eq(Mux(second_pass, carried_side, order.side)),
+                     added.price.eq(order.price), added.shares.eq(order.shares)]
         new_set = Signal(set_layout)
-        written_way = Mux(books_order, free_way, hit_way)
-        for w in range(ways):
-            m.d.comb += new_set[w].eq(Mux(written_way == w, new_entry, entries[w]))
+        for w in range(ways):   # a reference is live in one way at most: owned is one-hot
+            reduced = Signal(OrderEntry, name=f"reduced_{w}")
+            empties = removes_all | kept[w][32]
+            m.d.comb += [reduced.eq(entries[w]),
+                         reduced.shares.eq(Mux(empties, 0, kept[w][:32])),
+                         reduced.valid.eq(~empties & (kept[w][:32] != 0)),
+                         new_set[w].eq(Mux(books_order & (free_way == w), added,
+                                           Mux(owned[w], reduced, entries[w])))]
         m.d.comb += [
             orders_w.addr.eq(cfg.order_set(lookup_ref)),
             orders_w.data.eq(new_set),
-            orders_w.en.eq(advance & (books_order | applies_removal)),
+            orders_w.en.eq(advance & ~refused & (books_order | applies_removal)),
         ]
-        clears_slot = kind == MessageKind.SUBSCRIBE
-        for side, port in zip(Side, sides_w):
-            m.d.comb += [
-                port.addr.eq(Mux(clears_slot, msg.body.code, slot)),
-                port.data.eq(Mux(clears_slot, 0, update.after)),
-                port.en.eq(advance & (clears_slot | (changes_levels & (op_side == side)))),
-            ]
 
+        # --- the update stage: the side's levels, the side write and the event ------------------
+        u_msg = Signal(ParsedMessage)
+        u_slot = Signal(8)
+        u_side = Signal(Side)
+        u_changes = Signal()             # the side changes (else it is only reported)
+        u_emits = Signal()
+        u_flags = Signal(BookFlags)
+        u_before = Signal(side_layout(cfg.tracked_levels))
+        u_update = Signal(data.StructLayout({"op": LevelOp, "price": 32, "quantity": 32}))
+        u_trade = Signal(data.StructLayout({"price": 32, "quantity": 32}))
+        level_flags_carry = Signal(BookFlags)   # a replace's removal, for its add's event
+        u_kind = u_msg.kind
+        u_order = u_msg.body.order
+        u_clears = u_kind == MessageKind.SUBSCRIBE
+        u_second_pass = (u_kind == MessageKind.REPLACE) & u_emits
 
-        # --- completion, then acceptance (which may happen in the same cycle and wins) -----------
+        m.submodules.side_update = update = SideUpdate(cfg.tracked_levels)
+        m.d.comb += [update.side.eq(u_side), update.before.eq(u_before),
+                     update.op.eq(u_update.op), update.price.eq(u_update.price),
+                     update.quantity.eq(u_update.quantity)]
+        side_after = Signal(side_layout(cfg.tracked_levels))
+        m.d.comb += side_after.eq(Mux(u_changes, update.after, u_before))
+
+        level_flags = Signal(BookFlags)
+        m.d.comb += [
+            level_flags.level_dropped.eq(u_changes & update.dropped),
+            level_flags.level_missing.eq(u_changes & update.missing),
+            level_flags.qty_overflow.eq(u_changes & update.overflow),
+        ]
+        u_all_flags = Signal(BookFlags)
+        m.d.comb += u_all_flags.eq(Value.cast(u_flags) | Value.cast(level_flags) |
+                                   Mux(u_second_pass, level_flags_carry, 0))
+
+        o_free = ~self.o.valid | self.o.ready
+        m.d.comb += u_advance.eq(u_busy & (o_free | ~u_emits))
+        write_slot = Mux(u_clears, u_msg.body.code, u_slot)
+        side_written = Mux(u_clears, 0, update.after)
+        sides_before = []
+        for side, write, read in zip(Side, sides_w, sides_r):
+            writes = u_clears | (u_changes & (u_side == side))
+            m.d.comb += [write.addr.eq(write_slot), write.data.eq(side_written),
+                         write.en.eq(u_advance & writes)]
+            # the match stage's read missed the write the update stage makes as both advance:
+            # forward it, so a message a cycle still sees every earlier one
+            forward = u_busy & writes & (write_slot == slot)
+            sides_before.append(Mux(forward, side_written, read.data))
+
+        # --- completion of each stage, then acceptance (which may happen in the same cycle) ------
+        with m.If(u_advance):
+            m.d.sync += u_busy.eq(0)
+            with m.If((u_kind == MessageKind.REPLACE) & ~u_emits):
+                m.d.sync += level_flags_carry.eq(level_flags)
+            with m.Elif(u_emits):
+                for flag, counter in _FLAG_COUNTERS.items():
+                    with m.If(u_all_flags[flag]):
+                        m.d.sync += counters[counter].eq(counters[counter] + 1)
+
         with m.If(advance):
             m.d.sync += [busy.eq(0), second_pass.eq(0)]
-            with m.If(is_removal & ~found):
+            with m.If(unsubscribed):
+                m.d.sync += counters.unsubscribed.eq(counters.unsubscribed + 1)
+            with m.Elif(bad_slot):
+                m.d.sync += counters.config_errors.eq(counters.config_errors + 1)
+            with m.Elif(is_removal & ~found):
                 m.d.sync += counters.unknown_refs.eq(counters.unknown_refs + 1)
-            with m.Elif(first_pass_of_replace):
-                m.d.sync += [busy.eq(1), second_pass.eq(1), carried_flags.eq(flags),
-                             carried_side.eq(hit.side)]
-            with m.Elif(emits):
-                for flag, counter in _FLAG_COUNTERS.items():
-                    with m.If(flags[flag]):
-                        m.d.sync += counters[counter].eq(counters[counter] + 1)
+            with m.Else():
+                m.d.sync += [
+                    u_busy.eq(1), u_msg.eq(msg), u_slot.eq(slot), u_side.eq(op_side),
+                    u_changes.eq(changes_levels), u_emits.eq(emits), u_flags.eq(flags),
+                    u_before.eq(Mux(op_side == Side.BID, sides_before[0], sides_before[1])),
+                    u_update.op.eq(Mux(is_removal, LevelOp.REMOVE,
+                                       Mux(kind == MessageKind.LEVEL, LevelOp.SET, LevelOp.ADD))),
+                    u_update.price.eq(Mux(is_removal, hit.price, order.price)),
+                    u_update.quantity.eq(Mux(is_removal, amount, order.shares)),
+                    u_trade.price.eq(Mux(order.has_price, order.price, hit.price)),
+                    u_trade.quantity.eq(Mux(order.printable, amount, 0)),
+                ]
+                with m.If(first_pass_of_replace):
+                    m.d.sync += [busy.eq(1), second_pass.eq(1), carried_flags.eq(flags),
+                                 carried_side.eq(hit.side)]
 
         with m.If(accept):
             m.d.sync += [msg.eq(incoming), slot.eq(incoming_slot), second_pass.eq(0),
-                         carried_flags.eq(0), busy.eq(1)]
-            with m.If(is_book_kind & ~slot_hit.any()):
-                m.d.sync += [busy.eq(0), counters.unsubscribed.eq(counters.unsubscribed + 1)]
+                         carried_flags.eq(0), busy.eq(1),
+                         unsubscribed.eq(is_book_kind & ~slot_hit.any()), bad_slot.eq(0)]
             with m.If(incoming.kind == MessageKind.SUBSCRIBE):
                 new_slot = incoming.body.code
                 with m.If(new_slot >= cfg.symbols):
-                    m.d.sync += [busy.eq(0),
-                                 counters.config_errors.eq(counters.config_errors + 1)]
+                    m.d.sync += bad_slot.eq(1)
                 with m.Else():
                     for s in range(cfg.symbols):
                         with m.If(new_slot == s):
@@ -251,52 +309,51 @@ class OrderBook(wiring.Component):
 
         # --- the event ------------------------------------------------------------------------------
         event = self.o.payload
-        with m.If(advance & emits):
-            m.d.sync += [self.o.valid.eq(1), event.eq(0), event.seq.eq(msg.seq),
-                         event.t_in.eq(msg.t_in), event.t_out.eq(self.now + 1),
-                         event.timestamp.eq(msg.timestamp)]
-            with m.Switch(kind):
+        with m.If(u_advance & u_emits):
+            m.d.sync += [self.o.valid.eq(1), event.eq(0), event.seq.eq(u_msg.seq),
+                         event.t_in.eq(u_msg.t_in), event.t_out.eq(self.now + 1),
+                         event.timestamp.eq(u_msg.timestamp)]
+            with m.Switch(u_kind):
                 with m.Case(MessageKind.SUBSCRIBE):
-                    m.d.sync += [event.kind.eq(EventKind.CLEAR), event.body.slot.eq(msg.body.code)]
+                    m.d.sync += [event.kind.eq(EventKind.CLEAR),
+                                 event.body.slot.eq(u_msg.body.code)]
                 with m.Case(MessageKind.CONFIG):
                     m.d.sync += [event.kind.eq(EventKind.CONFIG),
-                                 event.body.config.eq(msg.body.config)]
+                                 event.body.config.eq(u_msg.body.config)]
                 with m.Case(MessageKind.FILL):
                     fill = event.body.fill
-                    m.d.sync += [event.kind.eq(EventKind.FILL), fill.slot.eq(slot),
-                                 fill.side.eq(order.side), fill.price.eq(order.price),
-                                 fill.qty.eq(order.shares), fill.source.eq(FillSource.HOST)]
+                    m.d.sync += [event.kind.eq(EventKind.FILL), fill.slot.eq(u_slot),
+                                 fill.side.eq(u_order.side), fill.price.eq(u_order.price),
+                                 fill.qty.eq(u_order.shares), fill.source.eq(FillSource.HOST)]
                 with m.Case(MessageKind.TRADE):
                     trade = event.body.trade
-                    m.d.sync += [event.kind.eq(EventKind.TRADE), trade.slot.eq(slot),
-                                 trade.side.eq(order.side), trade.price.eq(order.price),
-                                 trade.quantity.eq(order.shares)]
+                    m.d.sync += [event.kind.eq(EventKind.TRADE), trade.slot.eq(u_slot),
+                                 trade.side.eq(u_order.side), trade.price.eq(u_order.price),
+                                 trade.quantity.eq(u_order.shares)]
                 with m.Case(MessageKind.DIRECTORY):
                     directory = event.body.directory
                     m.d.sync += [event.kind.eq(EventKind.DIRECTORY),
-                                 directory.locate.eq(msg.locate),
-                                 directory.stock.eq(msg.body.directory.stock),
-                                 directory.round_lot_size.eq(msg.body.directory.round_lot_size)]
+                                 directory.locate.eq(u_msg.locate),
+                                 directory.stock.eq(u_msg.body.directory.stock),
+                                 directory.round_lot_size.eq(
+                                     u_msg.body.directory.round_lot_size)]
                 with m.Case(MessageKind.SYSTEM):
                     m.d.sync += [event.kind.eq(EventKind.SYSTEM),
-                                 event.body.system.code.eq(msg.body.code)]
+                                 event.body.system.code.eq(u_msg.body.code)]
                 with m.Case(MessageKind.STATUS):
                     status = event.body.status
                     m.d.sync += [event.kind.eq(EventKind.STATUS),
-                                 status.tag.eq(msg.body.status.tag),
-                                 status.parser.eq(msg.body.status.parser),
+                                 status.tag.eq(u_msg.body.status.tag),
+                                 status.parser.eq(u_msg.body.status.parser),
                                  status.book.eq(counters)]
                 with m.Default():
                     book = event.body.book
-                    executed = kind == MessageKind.EXECUTE
-                    m.d.sync += [event.kind.eq(EventKind.BOOK), book.slot.eq(slot),
-                                 book.side.eq(op_side), book.cause.eq(kind),
-                                 book.flags.eq(flags), book.depth.eq(side_after.count)]
-                    with m.If(executed):
-                        m.d.sync += book.trade_price.eq(Mux(order.has_price, order.price,
-                                                            hit.price))
-                        with m.If(order.printable):
-                            m.d.sync += book.trade_qty.eq(amount)
+                    m.d.sync += [event.kind.eq(EventKind.BOOK), book.slot.eq(u_slot),
+                                 book.side.eq(u_side), book.cause.eq(u_kind),
+                                 book.flags.eq(u_all_flags), book.depth.eq(side_after.count)]
+                    with m.If(u_kind == MessageKind.EXECUTE):
+                        m.d.sync += [book.trade_price.eq(u_trade.price),
+                                     book.trade_qty.eq(u_trade.quantity)]
                     for level in range(cfg.exported_levels):
                         m.d.sync += book.levels[level].eq(side_after.levels[level])
         with m.Elif(self.o.ready):

@@ -95,7 +95,8 @@ HostControl = wiring.Signature({
     "nack": Out(1),   # one cycle: the host asks for the event frames from ``seq`` again
     "seq":  Out(16),
 })
-"""From the deframer to the framer: the host's good ACK and NACK frames, as they are found."""
+"""From the deframer to the framer: the host's good ACK and NACK frames, the cycle after their
+CRC checks (registered, so the check and the framer's window arithmetic are not one path)."""
 
 
 FrameByte = data.StructLayout({"data": unsigned(8), "last": unsigned(1)})
@@ -242,6 +243,7 @@ class Deframer(wiring.Component):
 
         nack = Signal()
         after_frame = Mux(parse_byte_bypassed, parse_byte_at, parse_byte_at + 1)
+        m.d.sync += [self.host.ack.eq(0), self.host.nack.eq(0)]   # pulses, set below
 
         def bad_frame(counter):
             m.d.comb += [restart.eq(1), nack.eq(1)]
@@ -311,7 +313,7 @@ class Deframer(wiring.Component):
                             m.next = "HUNT"
                             kind = header.kind.value
                             with m.If(kind != FrameKind.DATA.value):   # the host's answer
-                                m.d.comb += [self.host.ack.eq(kind == FrameKind.ACK.value),
+                                m.d.sync += [self.host.ack.eq(kind == FrameKind.ACK.value),
                                              self.host.nack.eq(kind == FrameKind.NACK.value),
                                              self.host.seq.eq(header.seq.value)]
                             with m.Elif(header.seq.value != self.expected):

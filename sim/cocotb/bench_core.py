@@ -3,7 +3,7 @@ against ``CoreModel``.
 
 Every event is compared with the model's field by field; ``t_in`` must be the cycle the
 message's last byte went in and ``t_out`` the cycle the event was first offered, both on the
-core's own counter, and no event may come out sooner than the 3 cycles parser and book take.
+core's own counter, and no event may come out sooner than the 4 cycles parser and book take.
 Each run ends with a status request whose event must carry the model's every counter.
 Beats are full (``width`` bytes) but for the last of a frame, as the host link sends them.
 
@@ -26,7 +26,7 @@ from .traffic import byte_beats, damaged_frames, itch_units, lobster_units, mixe
 LOBSTER_UNITS = 1800
 ITCH_UNITS = 200
 BAD_UNITS = 1500
-MIN_LATENCY = 3  # parser 1 cycle, book 2
+MIN_LATENCY = 4  # parser 1 cycle, book 3
 
 
 async def run_core(dut, frames_for):

@@ -124,8 +124,8 @@ PROOFS = (
     # 1, 2: sorted, unique levels; no empty level stored or exported
     Proof("side_update_well_formed", lambda: SideUpdate(BOOK_CONFIG.tracked_levels),
           side_update_keeps_sides_well_formed, "prove", 1),
-    Proof("book_events_well_formed", _book, book_events_are_well_formed, "bmc", 6),
-    Proof("book_full_side_reached", _book, a_full_side_is_exported, "cover", 6),
+    Proof("book_events_well_formed", _book, book_events_are_well_formed, "bmc", 7),
+    Proof("book_full_side_reached", _book, a_full_side_is_exported, "cover", 7),
     # 3: stream rules
     *_stream_rules("book", _book),
     *_stream_rules("risk", _gate),

@@ -37,7 +37,7 @@ def test_clock_and_baud(name):
 def test_pll_arithmetic():
     """The boards' settings give their clocks; settings outside the datasheet are refused."""
     assert boards.BOARDS["icebreaker"].clock_hz == 48e6
-    assert boards.BOARDS["ulx3s"].clock_hz == 20e6
+    assert boards.BOARDS["ulx3s"].clock_hz == 30e6
     assert boards.BOARDS["ulx3s"].pll.vco_hz == 600e6
     with pytest.raises(ValueError, match="VCO"):
         ICE40PLL(12e6, divr=0, divf=20, divq=1, filter_range=1)

@@ -162,7 +162,7 @@ def test_book_matches_model_on_random_messages(idle, backpressure, seed):
         assert counters[name] > 0, name
 
 
-def test_book_takes_a_message_every_cycle_with_two_cycle_latency():
+def test_book_takes_a_message_every_cycle_with_three_cycle_latency():
     config = CoreConfig(symbols=2, order_sets=64, order_ways=2, tracked_levels=8,
                         exported_levels=4)
     rng = random.Random(3)
@@ -208,4 +208,4 @@ def test_book_takes_a_message_every_cycle_with_two_cycle_latency():
     assert [e.seq for e in events] == sorted(expected)
     for event in events:
         assert event._replace(t_out=0) == expected[event.seq]
-        assert event.t_out - accepted[event.seq] == 2, f"latency of seq {event.seq}"
+        assert event.t_out - accepted[event.seq] == 3, f"latency of seq {event.seq}"
