@@ -82,12 +82,12 @@ BOARDS = {board.name: board for board in [
         title="Radiona ULX3S 85F (Lattice ECP5 LFE5U-85F, FT231X)",
         platform=ULX3S_85F_Platform,
         # 25 MHz × 6 / 5 = 30 MHz; 30 MHz / 3 Mbaud (the FT231X's fastest) = 10 cycles per bit.
-        # Three paths of about 24 ns (the link's ready chain, the book's order table and its
-        # level update) limit this speed grade 6 part to about 42 MHz: see bitstreams/README.md
+        # With 8 tracked levels the book's level update limits this speed grade 6 part to
+        # 33 MHz (about 42 MHz at 4 levels): see bitstreams/README.md
         pll=ECP5PLL(25e6, clki_div=5, clkfb_div=6, clkop_div=20, clkop_cphase=19),
         baud=3_000_000,
-        config=CoreConfig(width=1, symbols=2, order_sets=256, order_ways=2,
-                          tracked_levels=4, exported_levels=2, trading=False),
+        config=CoreConfig(width=1, symbols=8, order_sets=1024, order_ways=4,
+                          tracked_levels=8, exported_levels=5, trading=False),
         link=dict(),
         leds={("led", 0): ("alive",), ("led", 1): ("rx",), ("led", 2): ("tx",),
               ("led", 7): ("error",)},
