@@ -3,7 +3,9 @@ through each FPGA side of the link (the native simulation of the board's gatewar
 protocol model around the golden model); nothing lost, nothing damaged applied, the events
 equal to the golden model's. Uses the small core build tests/link uses."""
 
+import io
 import random
+from itertools import islice
 
 import pytest
 
@@ -11,6 +13,7 @@ from tickforge.hdl.config import CoreConfig
 from tickforge.hdl.layouts import FrameKind
 from tickforge.host import faults
 from tickforge.host.bench import lobster_stream
+from tickforge.host.feeds.itch import iter_units
 from tickforge.host.cli import main
 from tickforge.host.link import FrameReader, Frame, encode_frame
 from tickforge.host.paths import BUNDLED_DATA
@@ -34,10 +37,7 @@ def open_link(request):
 def data():
     """The first 400 units of the AMZN slice."""
     stream, _ = lobster_stream(LOBSTER)
-    position = 0
-    for _ in range(400):
-        position += 2 + int.from_bytes(stream[position:position + 2], "big")
-    return stream[:position]
+    return b"".join(islice(iter_units(io.BytesIO(stream)), 400))
 
 
 @pytest.fixture(scope="module")

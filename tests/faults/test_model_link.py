@@ -2,12 +2,16 @@
 the gateware deframer's and framer's rules frame by frame, and the same protocol as the
 native simulation for :class:`LinkTransport` on a real-data slice."""
 
+import io
+from itertools import islice
+
 import pytest
 
 from tickforge.hdl.config import CoreConfig
 from tickforge.hdl.layouts import FrameKind
 from tickforge.host import faults
 from tickforge.host.bench import lobster_stream
+from tickforge.host.feeds.itch import iter_units
 from tickforge.host.link import COUNTERS, EventDecoder, FrameReader, UnitPacker, encode_frame
 from tickforge.host.paths import BUNDLED_DATA
 from tickforge.host.transport.link import open_native
@@ -22,10 +26,7 @@ LOBSTER = BUNDLED_DATA / "lobster" / "LOBSTER_SampleFile_AMZN_2012-06-21_5_lines
 def data():
     """The first 300 units of the AMZN slice."""
     stream, _ = lobster_stream(LOBSTER)
-    position = 0
-    for _ in range(300):
-        position += 2 + int.from_bytes(stream[position:position + 2], "big")
-    return stream[:position]
+    return b"".join(islice(iter_units(io.BytesIO(stream)), 300))
 
 
 class Board:

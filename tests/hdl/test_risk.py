@@ -3,7 +3,9 @@ every limit reached, and for each limit a seeded random order flow showing that 
 it gets through. Every event out is compared with the model's (apart from ``t_out``), and
 ``inventory`` and ``live`` after every event taken."""
 
+import io
 import random
+from itertools import islice
 from typing import NamedTuple
 
 import pytest
@@ -19,6 +21,7 @@ from tickforge.hdl.params import PARAMS, PARAM_BY_NAME, Scope, param_count
 from tickforge.hdl.risk import RiskGate
 from tickforge.hdl.signals.kernels import LiveQuote
 from tickforge.host.bench import lobster_stream
+from tickforge.host.feeds.itch import iter_units
 from tickforge.host.model.core import CoreModel
 from tickforge.host.model.events import EventFactory
 from tickforge.host.model.params import ParamStore
@@ -215,14 +218,6 @@ def per_step(steps, got):
 
 # --- real data: a LOBSTER slice with the signal kernels on and every limit reached -----------
 
-def _units(stream):
-    position = 0
-    while position < len(stream):
-        end = position + 2 + int.from_bytes(stream[position:position + 2], "big")
-        yield stream[position:end]
-        position = end
-
-
 def lobster_scenario(messages):
     """The first ``messages`` units of the AMZN slice (~$224; ITCH price units of 1e-4 $,
     spreads of 10-50 cents at this open) with imbalance orders and quotes on, paper fills, and
@@ -230,7 +225,7 @@ def lobster_scenario(messages):
     inventory each way), status requests, a refused parameter write, the kill switch on for
     a while, and a re-subscription that clears live quotes."""
     stream, _ = lobster_stream(LOBSTER)
-    units = list(_units(stream))[:messages]
+    units = list(islice(iter_units(io.BytesIO(stream)), messages))
     subscribe = units[0]
     locate = WIRE[b"s"].unpack(subscribe[2:]).stock_locate
 
