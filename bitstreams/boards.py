@@ -83,10 +83,11 @@ BOARDS = {board.name: board for board in [
         platform=ULX3S_85F_Platform,
         # 25 MHz × 6 / 5 = 30 MHz; 30 MHz / 3 Mbaud (the FT231X's fastest) = 10 cycles per bit.
         # With 8 tracked levels the book's level update limits this speed grade 6 part to
-        # 33 MHz (about 42 MHz at 4 levels): see bitstreams/README.md
+        # 33 MHz (about 42 MHz at 4 levels); the trading kernels to 11 MHz: see
+        # bitstreams/README.md
         pll=ECP5PLL(25e6, clki_div=5, clkfb_div=6, clkop_div=20, clkop_cphase=19),
         baud=3_000_000,
-        config=CoreConfig(width=1, symbols=8, order_sets=1024, order_ways=4,
+        config=CoreConfig(width=1, symbols=16, order_sets=4096, order_ways=4,
                           tracked_levels=8, exported_levels=5, trading=False),
         link=dict(),
         leds={("led", 0): ("alive",), ("led", 1): ("rx",), ("led", 2): ("tx",),
