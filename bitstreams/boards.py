@@ -9,6 +9,7 @@ openFPGALoader reaches the board.
 
 from dataclasses import dataclass, field
 
+from amaranth_boards.ecpix5 import ECPIX585Platform
 from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
@@ -22,7 +23,8 @@ __all__ = ["Board", "BOARDS", "board"]
 @dataclass(frozen=True)
 class Board:
     """One board. ``link`` holds the :class:`~tickforge.hdl.link.Link` options (the host must
-    use the same ``max_payload``); ``leds`` maps ``(resource, number)`` to the
+    use the same ``max_payload``); ``leds`` maps ``(resource, number)`` (or ``(resource, number,
+    colour)`` for one colour of an RGB LED) to the
     :data:`~tickforge.bitstreams.top.LED_ROLES` that light it; ``reset_button`` is a resource
     that resets link and core while pressed; ``loader`` is openFPGALoader's arguments before
     the file (``cable`` overrides its default cable)."""
@@ -59,6 +61,12 @@ class Board:
         return round(self.clock_hz / self.baud)
 
 
+_ECP5_85F = CoreConfig(width=1, symbols=16, order_sets=4096, order_ways=4, tracked_levels=8,
+                       exported_levels=5, trading=False)
+"""The ECP5 85F boards' config: 16 symbols, 16,384 orders (128 of 208 block RAMs), 8 tracked
+levels (the level update is the ULX3S's longest path), no trading kernels (11 MHz there)."""
+
+
 BOARDS = {board.name: board for board in [
     Board(
         name="icebreaker",
@@ -83,17 +91,32 @@ BOARDS = {board.name: board for board in [
         platform=ULX3S_85F_Platform,
         # 25 MHz × 6 / 5 = 30 MHz; 30 MHz / 3 Mbaud (the FT231X's fastest) = 10 cycles per bit.
         # With 8 tracked levels the book's level update limits this speed grade 6 part to
-        # 33 MHz (about 42 MHz at 4 levels); the trading kernels to 11 MHz: see
-        # bitstreams/README.md
+        # 33 MHz (about 42 MHz at 4 levels): see bitstreams/README.md
         pll=ECP5PLL(25e6, clki_div=5, clkfb_div=6, clkop_div=20, clkop_cphase=19),
         baud=3_000_000,
-        config=CoreConfig(width=1, symbols=16, order_sets=4096, order_ways=4,
-                          tracked_levels=8, exported_levels=5, trading=False),
+        config=_ECP5_85F,
         link=dict(),
         leds={("led", 0): ("alive",), ("led", 1): ("rx",), ("led", 2): ("tx",),
               ("led", 7): ("error",)},
         reset_button=("button_fire", 0),
         loader=("-b", "ulx3s", "-m"),
+        extension="bit",
+        resources={"LUT": 83640, "FF": 83640, "BRAM": 208, "DSP": 156},
+    ),
+    Board(
+        name="ecpix5",
+        title="LambdaConcept ECPIX-5 85F (Lattice ECP5-5G LFE5UM5G-85F, FT2232H)",
+        platform=ECPIX585Platform,
+        # 100 MHz × 12 / 25 = 48 MHz; 48 MHz / 12 Mbaud (the FT2232H's fastest) = 4 cycles per
+        # bit. The ULX3S's config: on this speed grade 8 part it runs half as fast again
+        pll=ECP5PLL(100e6, clki_div=25, clkfb_div=12, clkop_div=12, clkop_cphase=11),
+        baud=12_000_000,
+        config=_ECP5_85F,
+        link=dict(),
+        leds={("rgb_led", 0, "g"): ("alive",), ("rgb_led", 1, "g"): ("rx",),
+              ("rgb_led", 2, "b"): ("tx",), ("rgb_led", 3, "r"): ("error",)},
+        reset_button=("rst", 0),
+        loader=("-b", "ecpix5", "-m"),
         extension="bit",
         resources={"LUT": 83640, "FF": 83640, "BRAM": 208, "DSP": 156},
     ),

@@ -123,9 +123,12 @@ class BoardTop(Elaboratable):
             m.d.sync += second.eq(Mux(second == 999, 0, second + 1))
         lit["alive"] = second < 100
 
-        for (name, number), roles in board.leds.items():
-            led = io.Buffer("o", platform.request(name, number, dir="-"))
-            m.submodules[f"{name}_{number}"] = led
+        for (name, number, *colour), roles in board.leds.items():
+            port = platform.request(name, number, dir="-")
+            for subsignal in colour:   # one colour of an RGB LED
+                port = getattr(port, subsignal)
+            led = io.Buffer("o", port)
+            m.submodules["_".join(map(str, (name, number, *colour)))] = led
             shown = 0
             for role in roles:
                 shown = shown | lit[role]

@@ -323,9 +323,9 @@ def build_parser():
     from ..bitstreams import commands as board_commands
     bitstream = commands.add_parser(
         "bitstream", help="build a board's bitstream with the pip toolchain",
-        description="Build BOARD's bitstream (icebreaker, ulx3s) with YoWASP Yosys and nextpnr; "
-                    "write it, manifest.json and report.txt to bitstreams/BOARD/. Fails when "
-                    "the design does not fit or misses timing.")
+        description="Build BOARD's bitstream (ecpix5, icebreaker, ulx3s) with YoWASP Yosys "
+                    "and nextpnr; write it, manifest.json and report.txt to bitstreams/BOARD/. "
+                    "Fails when the design does not fit or misses timing.")
     bitstream.add_argument("board", metavar="BOARD")
     bitstream.add_argument("--output", type=Path, metavar="DIR",
                            help="folder to write (default bitstreams/BOARD/)")
