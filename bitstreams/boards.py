@@ -61,6 +61,9 @@ class Board:
         return round(self.clock_hz / self.baud)
 
 
+_ECP5_85F_RESOURCES = {"LUT": 83640, "FF": 83640, "BRAM": 208, "DSP": 156}
+"""What an 85F has, ECP5 and ECP5-5G alike."""
+
 _ECP5_85F = CoreConfig(width=1, symbols=16, order_sets=4096, order_ways=4, tracked_levels=8,
                        exported_levels=5, trading=False)
 """The ECP5 85F boards' config: 16 symbols, 16,384 orders (128 of 208 block RAMs), 8 tracked
@@ -101,7 +104,7 @@ BOARDS = {board.name: board for board in [
         reset_button=("button_fire", 0),
         loader=("-b", "ulx3s", "-m"),
         extension="bit",
-        resources={"LUT": 83640, "FF": 83640, "BRAM": 208, "DSP": 156},
+        resources=_ECP5_85F_RESOURCES,
     ),
     Board(
         name="ecpix5",
@@ -118,7 +121,7 @@ BOARDS = {board.name: board for board in [
         reset_button=("rst", 0),
         loader=("-b", "ecpix5", "-m"),
         extension="bit",
-        resources={"LUT": 83640, "FF": 83640, "BRAM": 208, "DSP": 156},
+        resources=_ECP5_85F_RESOURCES,
     ),
 ]}
 """Every board, by name."""
