@@ -48,11 +48,21 @@ class OrderBook(wiring.Component):
     every earlier one: one message per cycle, except a replace (two: its new order lives in
     another set).
 
+    A byte-wide core (``config.width == 1``, the boards') takes each stage in two cycles: the
+    match registers each way's comparisons before it uses them, and the update registers the
+    side update's result before it writes the side and loads the event. Its parser delivers a
+    message in no fewer cycles than the message has bytes, so the book still never holds it up,
+    and the board's clock is no longer set by the book's two longest paths. The side is read in
+    the comparison cycle, not on acceptance, so forwarding still suffices: the update ahead
+    wrote it by then (or writes it as it is read), or has not yet, and the match waits for it
+    to write and takes the side forwarded.
+
     For the kernels after it, a subscription leaves as CLEAR, a parameter write as CONFIG and a
     host fill as FILL (see the model).
 
-    Latency: an event is offered 3 cycles after its message is taken from ``i``.
-    Throughput: 1 message/cycle (replace 1/2) while ``o`` is ready.
+    Latency: an event is offered 3 cycles after its message is taken from ``i`` (5 at width 1).
+    Throughput: 1 message/cycle (replace 1/2) while ``o`` is ready (at width 1, a message every
+    2 cycles, a replace every 4).
     Back-pressure: when ``o`` is not ready the update and match stages hold and ``i`` is not
     ready; nothing is dropped. Bad input (unknown references, duplicates, a full set, levels
     beyond the tracked depth, quantities that overflow, unsubscribed locates, bad slots) is
@@ -109,12 +119,19 @@ class OrderBook(wiring.Component):
         order = msg.body.order
         first_pass_of_replace = busy & ~refused & (msg.kind == MessageKind.REPLACE) & ~second_pass
 
+        two_cycle = cfg.width == 1       # each stage takes two cycles (see above)
         counters = Signal(BookCounters)
+        compared = Signal()              # the match stage's comparisons are ready
         advance = Signal()               # the match stage hands its message on this cycle
         u_busy = Signal()                # the update stage holds a message
+        u_computed = Signal()            # ... its side update is ready
         u_advance = Signal()             # ... and completes it this cycle
+        if two_cycle:
+            m.d.sync += [compared.eq(busy & ~advance), u_computed.eq(u_busy & ~u_advance)]
+        else:
+            m.d.comb += [compared.eq(1), u_computed.eq(1)]
         m.d.comb += [
-            advance.eq(busy & (~u_busy | u_advance)),
+            advance.eq(busy & compared & (~u_busy | u_advance)),
             self.i.ready.eq(~busy | (advance & ~first_pass_of_replace)),
         ]
         accept = self.i.valid & self.i.ready
@@ -128,29 +145,37 @@ class OrderBook(wiring.Component):
             orders_r.en.eq(start_read),
         ]
         for port in sides_r:
-            m.d.comb += [port.addr.eq(Mux(first_pass_of_replace, slot, incoming_slot)),
-                         port.en.eq(start_read)]
+            if two_cycle:   # in the comparison cycle (see above)
+                m.d.comb += [port.addr.eq(slot), port.en.eq(busy & ~compared)]
+            else:
+                m.d.comb += [port.addr.eq(Mux(first_pass_of_replace, slot, incoming_slot)),
+                             port.en.eq(start_read)]
 
         # --- match: find the order in its set ---------------------------------------------------
         ways = cfg.order_ways
         entries = orders_r.data
         lookup_ref = Mux(second_pass, order.new_ref, order.ref)
+        compare = m.d.sync if two_cycle else m.d.comb
         same_ref = Signal(ways)   # a live order with this reference, on any slot
         owned = Signal(ways)      # ... on this message's slot
         free = Signal(ways)
+        owned_now = Signal(ways)
         for w in range(ways):
-            m.d.comb += [
+            m.d.comb += owned_now[w].eq(entries[w].valid & (entries[w].ref == lookup_ref) &
+                                        (entries[w].slot == slot))
+            compare += [
                 same_ref[w].eq(entries[w].valid & (entries[w].ref == lookup_ref)),
-                owned[w].eq(same_ref[w] & (entries[w].slot == slot)),
+                owned[w].eq(owned_now[w]),
                 free[w].eq(~entries[w].valid),
             ]
         hit_way = Signal(range(ways))
         free_way = Signal(range(ways))
+        compare += [hit_way.eq(0), free_way.eq(0)]
         for w in reversed(range(ways)):
-            with m.If(owned[w]):
-                m.d.comb += hit_way.eq(w)
-            with m.If(free[w]):
-                m.d.comb += free_way.eq(w)
+            with m.If(owned_now[w]):
+                compare += hit_way.eq(w)
+            with m.If(~entries[w].valid):
+                compare += free_way.eq(w)
         hit = entries[hit_way]
         found = owned.any()
 
@@ -164,7 +189,7 @@ class OrderBook(wiring.Component):
         # it: the order table's read-modify-write is the book's longest path.
         kept = Array(Signal(33, name=f"kept_{w}") for w in range(ways))  # bit 32: too few
         for w in range(ways):
-            m.d.comb += kept[w].eq(entries[w].shares - order.shares)
+            compare += kept[w].eq(entries[w].shares - order.shares)
         overexecuted = ~removes_all & kept[hit_way][32]
         amount = Mux(removes_all | kept[hit_way][32], hit.shares, order.shares)
         books_order = is_add & ~same_ref.any() & free.any()
@@ -231,23 +256,25 @@ class OrderBook(wiring.Component):
         m.d.comb += [update.side.eq(u_side), update.before.eq(u_before),
                      update.op.eq(u_update.op), update.price.eq(u_update.price),
                      update.quantity.eq(u_update.quantity)]
-        side_after = Signal(side_layout(cfg.tracked_levels))
-        m.d.comb += side_after.eq(Mux(u_changes, update.after, u_before))
-
+        updated = m.d.sync if two_cycle else m.d.comb
+        u_after = Signal(side_layout(cfg.tracked_levels))
         level_flags = Signal(BookFlags)
-        m.d.comb += [
+        updated += [
+            u_after.eq(update.after),
             level_flags.level_dropped.eq(u_changes & update.dropped),
             level_flags.level_missing.eq(u_changes & update.missing),
             level_flags.qty_overflow.eq(u_changes & update.overflow),
         ]
+        side_after = Signal(side_layout(cfg.tracked_levels))
+        m.d.comb += side_after.eq(Mux(u_changes, u_after, u_before))
         u_all_flags = Signal(BookFlags)
         m.d.comb += u_all_flags.eq(Value.cast(u_flags) | Value.cast(level_flags) |
                                    Mux(u_second_pass, level_flags_carry, 0))
 
         o_free = ~self.o.valid | self.o.ready
-        m.d.comb += u_advance.eq(u_busy & (o_free | ~u_emits))
+        m.d.comb += u_advance.eq(u_busy & u_computed & (o_free | ~u_emits))
         write_slot = Mux(u_clears, u_msg.body.code, u_slot)
-        side_written = Mux(u_clears, 0, update.after)
+        side_written = Mux(u_clears, 0, u_after)
         sides_before = []
         for side, write, read in zip(Side, sides_w, sides_r):
             writes = u_clears | (u_changes & (u_side == side))
@@ -255,7 +282,12 @@ class OrderBook(wiring.Component):
                          write.en.eq(u_advance & writes)]
             # the match stage's read missed the write the update stage makes as both advance:
             # forward it, so a message a cycle still sees every earlier one
-            forward = u_busy & writes & (write_slot == slot)
+            forward = Signal(name=f"forward_{side.name.lower()}")
+            if two_cycle:   # a cycle early: the update stage's message stays until the match
+                            # advances, or leaves as the side is read (which sees its write)
+                m.d.sync += forward.eq(u_busy & ~u_advance & writes & (write_slot == slot))
+            else:
+                m.d.comb += forward.eq(u_busy & writes & (write_slot == slot))
             sides_before.append(Mux(forward, side_written, read.data))
 
         # --- completion of each stage, then acceptance (which may happen in the same cycle) ------

@@ -1,6 +1,7 @@
 """The order book kernel against the golden model, in the Amaranth simulator."""
 
 import random
+from dataclasses import replace
 
 import pytest
 from amaranth.sim import Simulator
@@ -148,10 +149,12 @@ def run_book(config, messages, *, idle=0.0, backpressure=0.0, seed=0):
     return expected, got, model
 
 
+@pytest.mark.parametrize("width", [8, 1])   # 1: the two-cycle stages of a board's book
 @pytest.mark.parametrize("idle,backpressure", [(0.0, 0.0), (0.3, 0.0), (0.0, 0.5), (0.4, 0.4)])
-def test_book_matches_model_on_random_messages(idle, backpressure, seed):
-    messages = random_messages(random.Random(seed), SMALL, 1500)
-    expected, got, model = run_book(SMALL, messages, idle=idle, backpressure=backpressure,
+def test_book_matches_model_on_random_messages(width, idle, backpressure, seed):
+    config = replace(SMALL, width=width)
+    messages = random_messages(random.Random(seed), config, 1500)
+    expected, got, model = run_book(config, messages, idle=idle, backpressure=backpressure,
                                     seed=seed)
     assert len(got) == len(expected)
     for want, have in zip(expected, got):
@@ -162,8 +165,11 @@ def test_book_matches_model_on_random_messages(idle, backpressure, seed):
         assert counters[name] > 0, name
 
 
-def test_book_takes_a_message_every_cycle_with_three_cycle_latency():
-    config = CoreConfig(symbols=2, order_sets=64, order_ways=2, tracked_levels=8,
+@pytest.mark.parametrize("width,interval,latency", [(8, 1, 3), (1, 2, 5)])
+def test_book_throughput_and_latency(width, interval, latency):
+    """A message every cycle, each event 3 cycles after its message; at width 1 (two cycles a
+    stage) a message every 2 cycles, 5 cycles each."""
+    config = CoreConfig(width=width, symbols=2, order_sets=64, order_ways=2, tracked_levels=8,
                         exported_levels=4)
     rng = random.Random(3)
     messages = [_Parsed(kind=MessageKind.SUBSCRIBE, seq=0, t_in=0, locate=5, timestamp=0,
@@ -188,14 +194,19 @@ def test_book_takes_a_message_every_cycle_with_three_cycle_latency():
         for message in messages:
             ctx.set(dut.i.payload, to_fields(message, {"body": ("kind", PARSED_BODY)}))
             ctx.set(dut.i.valid, 1)
-            _, _, ready, now, o_valid, o_payload = await ctx.tick().sample(
-                dut.i.ready, dut.now, dut.o.valid, dut.o.payload)
-            assert ready, "the book back-pressured"
+            for waited in range(interval):
+                _, _, ready, now, o_valid, o_payload = await ctx.tick().sample(
+                    dut.i.ready, dut.now, dut.o.valid, dut.o.payload)
+                if o_valid:
+                    events.append(codec.decode(as_int(o_payload)))
+                # the first message finds the book idle; each later one waits `interval` cycles
+                assert ready == (waited == interval - 1 or message.seq == 0), \
+                    f"seq {message.seq} taken after {waited + 1} cycles"
+                if ready:
+                    break
             accepted[message.seq] = now
-            if o_valid:
-                events.append(codec.decode(as_int(o_payload)))
         ctx.set(dut.i.valid, 0)
-        for _ in range(4):
+        for _ in range(latency + 1):
             _, _, o_valid, o_payload = await ctx.tick().sample(dut.o.valid, dut.o.payload)
             if o_valid:
                 events.append(codec.decode(as_int(o_payload)))
@@ -208,4 +219,4 @@ def test_book_takes_a_message_every_cycle_with_three_cycle_latency():
     assert [e.seq for e in events] == sorted(expected)
     for event in events:
         assert event._replace(t_out=0) == expected[event.seq]
-        assert event.t_out - accepted[event.seq] == 3, f"latency of seq {event.seq}"
+        assert event.t_out - accepted[event.seq] == latency, f"latency of seq {event.seq}"
