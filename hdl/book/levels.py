@@ -72,11 +72,17 @@ class SideUpdate(wiring.Component):
         at = [~better[i] & (better[i - 1] if i else 1) for i in range(count)]  # insert position
         full = self.before.count == count
 
-        matched_qty = Const(0, 32)
-        for i in range(count):  # one-hot select of the matching level's quantity
-            matched_qty = matched_qty | Mux(match[i], levels[i].quantity, 0)
-        total = Signal(33)
-        m.d.comb += total.eq(matched_qty + self.quantity)
+        # The matching level's quantity plus and minus the operation's, worked out for every
+        # level beside the price comparisons and then picked by the match (one-hot), not after
+        # it: two carry chains in a row were the side update's longest path.
+        total = Const(0, 33)    # bit 32: past 2**32-1
+        left = Const(0, 33)     # bit 32: fewer shares than removed
+        for i in range(count):
+            total_i, left_i = Signal(33, name=f"total_{i}"), Signal(33, name=f"left_{i}")
+            m.d.comb += [total_i.eq(levels[i].quantity + self.quantity),
+                         left_i.eq(levels[i].quantity - self.quantity)]
+            total = total | Mux(match[i], total_i, 0)
+            left = left | Mux(match[i], left_i, 0)
 
         new_level = Signal(Level)
         m.d.comb += new_level.price.eq(self.price)
@@ -126,10 +132,10 @@ class SideUpdate(wiring.Component):
                 with m.If(self.quantity != 0):
                     with m.If(~present):
                         m.d.comb += self.missing.eq(1)
-                    with m.Elif(matched_qty > self.quantity):
-                        modify(matched_qty - self.quantity)
+                    with m.Elif(~left[32] & (left[:32] != 0)):
+                        modify(left[:32])
                     with m.Else():
-                        m.d.comb += self.missing.eq(matched_qty < self.quantity)
+                        m.d.comb += self.missing.eq(left[32])
                         delete()
             with m.Case(LevelOp.SET):
                 with m.If(present):
