@@ -114,7 +114,7 @@ def _overrides(entry):
     options = dict(nextpnr_opts=f"--seed {SEED} --report report.json --timing-allow-fail")
     if entry.extension == "bin":   # iCE40: multiplies into the UltraPlus DSP blocks
         options["synth_opts"] = "-dsp"
-    else:   # ECP5: router2 routes the ULX3S's block RAMs 3.5 times as fast as router1
+    if entry.router == "router2":
         options["nextpnr_opts"] += " --router router2 --tmg-ripup"
     return options
 
