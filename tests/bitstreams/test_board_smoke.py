@@ -72,8 +72,9 @@ def test_elaboration_is_deterministic():
 @pytest.mark.parametrize("name", ["ulx3s", "ecpix5"])
 def test_reference_build_is_current(name):
     """Each board that builds has its reference manifest committed, built from exactly what the
-    sources elaborate to now. CI rebuilds only the ULX3S (a build takes about 20 minutes):
-    for the other boards this is what notices a gateware change that left the reference stale."""
+    sources elaborate to now. CI rebuilds only the ULX3S (about 8 minutes, the suite's longest
+    test): for the other boards this is what notices a gateware change that left the reference
+    stale."""
     reference = json.loads((FOLDER / name / "manifest.json").read_text())
     config = boards.BOARDS[name].config.as_dict()
     assert reference["timing_met"]
