@@ -159,22 +159,21 @@ class OrderBook(wiring.Component):
         same_ref = Signal(ways)   # a live order with this reference, on any slot
         owned = Signal(ways)      # ... on this message's slot
         free = Signal(ways)
-        owned_now = Signal(ways)
+        same_ref_now, owned_now, free_now = Signal(ways), Signal(ways), Signal(ways)
         for w in range(ways):
-            m.d.comb += owned_now[w].eq(entries[w].valid & (entries[w].ref == lookup_ref) &
-                                        (entries[w].slot == slot))
-            compare += [
-                same_ref[w].eq(entries[w].valid & (entries[w].ref == lookup_ref)),
-                owned[w].eq(owned_now[w]),
-                free[w].eq(~entries[w].valid),
+            m.d.comb += [
+                same_ref_now[w].eq(entries[w].valid & (entries[w].ref == lookup_ref)),
+                owned_now[w].eq(same_ref_now[w] & (entries[w].slot == slot)),
+                free_now[w].eq(~entries[w].valid),
             ]
         hit_way = Signal(range(ways))
         free_way = Signal(range(ways))
-        compare += [hit_way.eq(0), free_way.eq(0)]
+        compare += [same_ref.eq(same_ref_now), owned.eq(owned_now), free.eq(free_now),
+                    hit_way.eq(0), free_way.eq(0)]
         for w in reversed(range(ways)):
             with m.If(owned_now[w]):
                 compare += hit_way.eq(w)
-            with m.If(~entries[w].valid):
+            with m.If(free_now[w]):
                 compare += free_way.eq(w)
         hit = entries[hit_way]
         found = owned.any()
