@@ -4,8 +4,7 @@ An entry names the amaranth-boards platform, the PLL settings that make the core
 baud rate of the board's USB-serial bridge, the :class:`~tickforge.hdl.config.CoreConfig` it
 runs (the largest whose build completed, fits and meets timing: see bitstreams/README.md for
 what was tried; the iCEBreaker's does not fit yet), the link's ring sizes, the LEDs, and how
-openFPGALoader reaches the board, and which nextpnr router builds it fastest while meeting
-timing.
+openFPGALoader reaches the board.
 """
 
 from dataclasses import dataclass, field
@@ -28,8 +27,7 @@ class Board:
     colour)`` for one colour of an RGB LED) to the
     :data:`~tickforge.bitstreams.top.LED_ROLES` that light it; ``reset_button`` is a resource
     that resets link and core while pressed; ``loader`` is openFPGALoader's arguments before
-    the file (``cable`` overrides its default cable). ``router``: nextpnr's ``router1`` or
-    ``router2`` (with ``--tmg-ripup``)."""
+    the file (``cable`` overrides its default cable)."""
     name:         str
     title:        str
     platform:     type
@@ -42,7 +40,6 @@ class Board:
     loader:       tuple
     extension:    str
     resources:    dict = field(default_factory=dict)   # what the FPGA has, for the manifest
-    router:       str = "router1"
 
     def __post_init__(self):
         error = abs(self.clock_hz / self.divisor - self.baud) / self.baud
@@ -50,8 +47,6 @@ class Board:
             raise ValueError(f"{self.name}: {self.clock_hz / 1e6:g} MHz / {self.baud} baud is "
                              f"{self.clock_hz / self.baud:.2f} cycles per bit; pick a clock "
                              f"within 0.5 % of a whole multiple of the baud rate")
-        if self.router not in ("router1", "router2"):
-            raise ValueError(f"{self.name}: router must be router1 or router2, not {self.router!r}")
         if self.config.width != 1:
             raise ValueError(f"{self.name}: the serial link feeds the core one byte per beat, "
                              f"so the config needs width=1")
@@ -110,8 +105,6 @@ BOARDS = {board.name: board for board in [
         loader=("-b", "ulx3s", "-m"),
         extension="bit",
         resources=_ECP5_85F_RESOURCES,
-        # routes the 128 block RAMs in 2.6 min where router1 took 12.6, and still meets timing
-        router="router2",
     ),
     Board(
         name="ecpix5",
