@@ -48,11 +48,12 @@ class OrderBook(wiring.Component):
     every earlier one: one message per cycle, except a replace (two: its new order lives in
     another set).
 
-    A byte-wide core (``config.width == 1``, the boards') takes each stage in two cycles: the
-    match registers each way's comparisons before it uses them, and the update registers the
-    side update's result before it writes the side and loads the event. Its parser delivers a
-    message in no fewer cycles than the message has bytes, so the book still never holds it up,
-    and the board's clock is no longer set by the book's two longest paths. The side is read in
+    A byte-wide core (``config.width == 1``, the boards') spends more cycles a stage: the match
+    (two cycles) registers each way's comparisons before it uses them; the update (three)
+    registers the side update's comparisons, then its result, before it writes the side and
+    loads the event. Its parser delivers a message in no fewer cycles than the message has
+    bytes (14 at least), so the book still never holds it up, and the board's clock is no
+    longer set by the book's longest paths. The side is read in
     the comparison cycle, not on acceptance, so forwarding still suffices: the update ahead
     wrote it by then (or writes it as it is read), or has not yet, and the match waits for it
     to write and takes the side forwarded.
@@ -60,9 +61,9 @@ class OrderBook(wiring.Component):
     For the kernels after it, a subscription leaves as CLEAR, a parameter write as CONFIG and a
     host fill as FILL (see the model).
 
-    Latency: an event is offered 3 cycles after its message is taken from ``i`` (5 at width 1).
+    Latency: an event is offered 3 cycles after its message is taken from ``i`` (6 at width 1).
     Throughput: 1 message/cycle (replace 1/2) while ``o`` is ready (at width 1, a message every
-    2 cycles, a replace every 4).
+    3 cycles, a replace every 6).
     Back-pressure: when ``o`` is not ready the update and match stages hold and ``i`` is not
     ready; nothing is dropped. Bad input (unknown references, duplicates, a full set, levels
     beyond the tracked depth, quantities that overflow, unsubscribed locates, bad slots) is
@@ -119,7 +120,7 @@ class OrderBook(wiring.Component):
         order = msg.body.order
         first_pass_of_replace = busy & ~refused & (msg.kind == MessageKind.REPLACE) & ~second_pass
 
-        two_cycle = cfg.width == 1       # each stage takes two cycles (see above)
+        two_cycle = cfg.width == 1       # stages take two cycles or more (see above)
         counters = Signal(BookCounters)
         compared = Signal()              # the match stage's comparisons are ready
         advance = Signal()               # the match stage hands its message on this cycle
@@ -127,7 +128,9 @@ class OrderBook(wiring.Component):
         u_computed = Signal()            # ... its side update is ready
         u_advance = Signal()             # ... and completes it this cycle
         if two_cycle:
-            m.d.sync += [compared.eq(busy & ~advance), u_computed.eq(u_busy & ~u_advance)]
+            u_compared = Signal()        # ... its side update's comparisons are registered
+            m.d.sync += [compared.eq(busy & ~advance), u_compared.eq(u_busy & ~u_advance),
+                         u_computed.eq(u_compared & ~u_advance)]
         else:
             m.d.comb += [compared.eq(1), u_computed.eq(1)]
         m.d.comb += [
@@ -251,7 +254,7 @@ class OrderBook(wiring.Component):
         u_clears = u_kind == MessageKind.SUBSCRIBE
         u_second_pass = (u_kind == MessageKind.REPLACE) & u_emits
 
-        m.submodules.side_update = update = SideUpdate(cfg.tracked_levels)
+        m.submodules.side_update = update = SideUpdate(cfg.tracked_levels, two_cycle=two_cycle)
         m.d.comb += [update.side.eq(u_side), update.before.eq(u_before),
                      update.op.eq(u_update.op), update.price.eq(u_update.price),
                      update.quantity.eq(u_update.quantity)]

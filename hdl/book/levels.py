@@ -1,4 +1,4 @@
-"""One side of a price-level book, and the single combinational step that changes it."""
+"""One side of a price-level book, and the step that changes it."""
 
 from amaranth.hdl import Module, Signal, Mux, Const, Value
 from amaranth.lib import data, enum, wiring
@@ -25,7 +25,7 @@ def side_layout(tracked_levels):
 
 
 class SideUpdate(wiring.Component):
-    """Applies one :class:`LevelOp` to one book side, combinationally.
+    """Applies one :class:`LevelOp` to one book side: combinationally, or in two cycles.
 
     Bids are kept by falling price and asks by rising price. Because a side is sorted, the
     levels better than the operation's price form a prefix, so the insert position is where that
@@ -37,10 +37,16 @@ class SideUpdate(wiring.Component):
     ``missing`` when shares are removed from an absent level or from a level holding fewer;
     ``overflow`` when an add would pass 2**32-1 (the quantity saturates). Removing 0 shares and
     setting an absent level to 0 change nothing.
+
+    With ``two_cycle`` the comparisons and the matching level's sum and difference are
+    registered, so ``after`` and the flags follow the inputs a cycle later and the inputs must
+    be held for two cycles: the carry chains and the wide choice of levels then take a cycle
+    each (together they were a byte-wide board's longest path).
     """
 
-    def __init__(self, tracked_levels):
+    def __init__(self, tracked_levels, *, two_cycle=False):
         self.tracked_levels = tracked_levels
+        self.two_cycle = two_cycle
         super().__init__({
             "side":     In(Side),
             "op":       In(LevelOp),
@@ -59,30 +65,36 @@ class SideUpdate(wiring.Component):
         levels = self.before.levels
 
         valid = [i < self.before.count for i in range(count)]
-        better = Signal(count)   # a prefix: the levels that stay ahead of the price
-        match = Signal(count)    # at most one level holds the price
+        better_now = Signal(count)   # a prefix: the levels that stay ahead of the price
+        match_now = Signal(count)    # at most one level holds the price
         for i in range(count):
             price_i = levels[i].price
             ahead = Mux(self.side == Side.BID, price_i > self.price, price_i < self.price)
             m.d.comb += [
-                better[i].eq(valid[i] & ahead),
-                match[i].eq(valid[i] & (price_i == self.price)),
+                better_now[i].eq(valid[i] & ahead),
+                match_now[i].eq(valid[i] & (price_i == self.price)),
             ]
-        present = match.any()
-        at = [~better[i] & (better[i - 1] if i else 1) for i in range(count)]  # insert position
-        full = self.before.count == count
 
         # The matching level's quantity plus and minus the operation's, worked out for every
         # level beside the price comparisons and then picked by the match (one-hot), not after
         # it: two carry chains in a row were the side update's longest path.
-        total = Const(0, 33)    # bit 32: past 2**32-1
-        left = Const(0, 33)     # bit 32: fewer shares than removed
+        total_now = Const(0, 33)    # bit 32: past 2**32-1
+        left_now = Const(0, 33)     # bit 32: fewer shares than removed
         for i in range(count):
             total_i, left_i = Signal(33, name=f"total_{i}"), Signal(33, name=f"left_{i}")
             m.d.comb += [total_i.eq(levels[i].quantity + self.quantity),
                          left_i.eq(levels[i].quantity - self.quantity)]
-            total = total | Mux(match[i], total_i, 0)
-            left = left | Mux(match[i], left_i, 0)
+            total_now = total_now | Mux(match_now[i], total_i, 0)
+            left_now = left_now | Mux(match_now[i], left_i, 0)
+
+        better, match = Signal(count), Signal(count)
+        total, left = Signal(33), Signal(33)
+        compared = m.d.sync if self.two_cycle else m.d.comb
+        compared += [better.eq(better_now), match.eq(match_now),
+                     total.eq(total_now), left.eq(left_now)]
+        present = match.any()
+        at = [~better[i] & (better[i - 1] if i else 1) for i in range(count)]  # insert position
+        full = self.before.count == count
 
         new_level = Signal(Level)
         m.d.comb += new_level.price.eq(self.price)

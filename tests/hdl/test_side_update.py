@@ -1,4 +1,5 @@
-"""The combinational book-side step against the golden model's level rules."""
+"""The book-side step, combinational and in two cycles, against the golden model's level
+rules."""
 
 import random
 
@@ -18,10 +19,11 @@ def _random_side(rng, side, tracked, prices):
             for price in chosen]
 
 
+@pytest.mark.parametrize("two_cycle", [False, True], ids=["comb", "two_cycle"])
 @pytest.mark.parametrize("tracked", [2, 5, 16])
-def test_side_update_matches_model(tracked, seed):
+def test_side_update_matches_model(tracked, two_cycle, seed):
     rng = random.Random(seed)
-    dut = SideUpdate(tracked)
+    dut = SideUpdate(tracked, two_cycle=two_cycle)
     model = BookModel(CoreConfig(tracked_levels=tracked, exported_levels=2))
     prices = list(range(1000, 1000 + 3 * tracked))
     cases = 400
@@ -41,6 +43,8 @@ def test_side_update_matches_model(tracked, seed):
             ctx.set(dut.quantity, quantity)
             ctx.set(dut.before, {"count": len(levels),
                                  "levels": [{"price": p, "quantity": q} for p, q in padded]})
+            if two_cycle:   # the comparisons are registered: the result follows a cycle later
+                await ctx.tick()
             expected = [list(level) for level in levels]
             flags = model.apply_level_op(expected, side, op, price, quantity)
             after = ctx.get(dut.after)
@@ -53,5 +57,7 @@ def test_side_update_matches_model(tracked, seed):
             assert ctx.get(dut.overflow) == ("qty_overflow" in flags), context
 
     sim = Simulator(dut)
+    if two_cycle:
+        sim.add_clock(1e-8)
     sim.add_testbench(testbench)
     sim.run()
