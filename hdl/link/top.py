@@ -2,8 +2,9 @@
 :class:`SerialLink` (the same behind a UART, for a board's two pins) and :class:`LinkedCore`
 (link and core with the native harness's ``i``/``o`` ports: a board in software)."""
 
-from amaranth.hdl import Module, Signal, unsigned
+from amaranth.hdl import Module, Shape, Signal, unsigned
 from amaranth.lib import stream, wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from ..config import CoreConfig
@@ -75,7 +76,17 @@ class Link(wiring.Component):
         wiring.connect(m, wiring.flipped(self.rx), deframer.i)
         wiring.connect(m, deframer.o, wiring.flipped(self.core_i))
         wiring.connect(m, wiring.flipped(self.core_o), serializer.i)
-        wiring.connect(m, serializer.o, framer.events)
+        # two event bytes between serializer and framer, so the framer's room check does not
+        # decide in the same cycle whether the core's stages may advance (that ready chain,
+        # framer → book → parser → deframer, was a board's longest path)
+        m.submodules.event_bytes = event_bytes = SyncFIFO(
+            width=Shape.cast(serializer.o.payload.shape()).width, depth=2)
+        m.d.comb += [
+            event_bytes.w_data.eq(serializer.o.payload), event_bytes.w_en.eq(serializer.o.valid),
+            serializer.o.ready.eq(event_bytes.w_rdy),
+            framer.events.payload.eq(event_bytes.r_data), framer.events.valid.eq(event_bytes.r_rdy),
+            event_bytes.r_en.eq(framer.events.ready),
+        ]
         wiring.connect(m, deframer.control, framer.control)
         wiring.connect(m, deframer.host, framer.host)
         wiring.connect(m, framer.o, sender.i)
