@@ -110,11 +110,10 @@ BOARDS = {board.name: board for board in [
         name="ecpix5",
         title="LambdaConcept ECPIX-5 85F (Lattice ECP5-5G LFE5UM5G-85F, FT2232H)",
         platform=ECPIX585Platform,
-        # 100 MHz × 9 / 25 = 36 MHz; 36 MHz / 6 Mbaud = 6 cycles per bit. The ULX3S's config;
-        # 12 Mbaud (the FT2232H's fastest) needs 48 MHz, which its two-cycle book's longer
-        # ready chain misses on this speed grade 8 part (45.6 MHz)
-        pll=ECP5PLL(100e6, clki_div=25, clkfb_div=9, clkop_div=16, clkop_cphase=15),
-        baud=6_000_000,
+        # 100 MHz × 12 / 25 = 48 MHz; 48 MHz / 12 Mbaud (the FT2232H's fastest) = 4 cycles per
+        # bit. The ULX3S's config: on this speed grade 8 part it runs half as fast again
+        pll=ECP5PLL(100e6, clki_div=25, clkfb_div=12, clkop_div=12, clkop_cphase=11),
+        baud=12_000_000,
         config=_ECP5_85F,
         link=dict(),
         leds={("rgb_led", 0, "g"): ("alive",), ("rgb_led", 1, "g"): ("rx",),
