@@ -65,7 +65,8 @@ class OrderBook(wiring.Component):
     Throughput: 1 message/cycle (replace 1/2) while ``o`` is ready (at width 1, a message every
     3 cycles, a replace every 6).
     Back-pressure: when ``o`` is not ready the update and match stages hold and ``i`` is not
-    ready; nothing is dropped. Bad input (unknown references, duplicates, a full set, levels
+    ready; nothing is dropped. (At width 1 the update completes only once ``o`` is empty, so
+    ``i.ready`` does not depend on ``o.ready``.) Bad input (unknown references, duplicates, a full set, levels
     beyond the tracked depth, quantities that overflow, unsubscribed locates, bad slots) is
     counted in the status event's ``book`` counters and, where a book event is emitted, flagged
     in it.
@@ -273,7 +274,11 @@ class OrderBook(wiring.Component):
         m.d.comb += u_all_flags.eq(Value.cast(u_flags) | Value.cast(level_flags) |
                                    Mux(u_second_pass, level_flags_carry, 0))
 
-        o_free = ~self.o.valid | self.o.ready
+        # A byte-wide core loads an event only into an empty output register: a cycle lost per
+        # event, which its three-cycle update never misses, and no path from ``o.ready`` into the
+        # book (the ready chain from the link into the side and order RAMs' enables was the
+        # boards' longest path).
+        o_free = ~self.o.valid if two_cycle else ~self.o.valid | self.o.ready
         m.d.comb += u_advance.eq(u_busy & u_computed & (o_free | ~u_emits))
         write_slot = Mux(u_clears, u_msg.body.code, u_slot)
         side_written = Mux(u_clears, 0, u_after)

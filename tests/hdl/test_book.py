@@ -229,3 +229,40 @@ def test_book_throughput_and_latency(width, match, interval, latency):
         took = event.t_out - accepted[event.seq]
         assert latency <= took <= latency + interval - match, f"latency of seq {event.seq}"
     assert events[0].t_out - accepted[0] == latency   # the first finds the book idle
+
+
+@pytest.mark.parametrize("width", [1, 8])
+def test_input_ready_waits_on_output_ready_only_at_width_8(width, seed):
+    """At width 1 (the boards') ``i.ready`` follows the book's registers alone: the ready chain
+    from the link stops at the book. At width 8 it passes through, for one message a cycle."""
+    config = replace(SMALL, width=width)
+    messages = random_messages(random.Random(seed), config, 400)
+    dut = OrderBook(config)
+    rng = random.Random(seed)
+    tags = {"body": ("kind", PARSED_BODY)}
+    seen = {"dependent": 0, "stalled": 0}
+
+    async def testbench(ctx):
+        pending = list(messages)
+        while pending:
+            ctx.set(dut.i.payload, to_fields(pending[0], tags))
+            ctx.set(dut.i.valid, 1)
+            readies = set()
+            for o_ready in (0, 1):
+                ctx.set(dut.o.ready, o_ready)
+                readies.add(ctx.get(dut.i.ready))
+            seen["dependent"] += len(readies) > 1
+            o_ready = rng.random() < 0.5
+            ctx.set(dut.o.ready, o_ready)
+            seen["stalled"] += ctx.get(dut.o.valid) and not o_ready
+            if ctx.get(dut.i.ready):
+                pending.pop(0)
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_process(cycle_counter(dut.now))
+    sim.add_testbench(testbench)
+    sim.run()
+    assert seen["stalled"] > 100            # the output really held the book back
+    assert (seen["dependent"] > 0) == (width == 8)
