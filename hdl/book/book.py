@@ -53,10 +53,10 @@ class OrderBook(wiring.Component):
     registers the side update's comparisons, then its result, before it writes the side and
     loads the event. Its parser delivers a message in no fewer cycles than the message has
     bytes (14 at least), so the book still never holds it up, and the board's clock is no
-    longer set by the book's longest paths. The side is read in
-    the comparison cycle, not on acceptance, so forwarding still suffices: the update ahead
-    wrote it by then (or writes it as it is read), or has not yet, and the match waits for it
-    to write and takes the side forwarded.
+    longer set by the book's longest paths. The side is read in the comparison cycle, not on
+    acceptance, so forwarding still suffices: the update ahead wrote it by then (or writes it
+    as it is read), or has not yet, and the match waits for it to write and takes the side
+    forwarded.
 
     For the kernels after it, a subscription leaves as CLEAR, a parameter write as CONFIG and a
     host fill as FILL (see the model).
@@ -66,10 +66,10 @@ class OrderBook(wiring.Component):
     3 cycles, a replace every 6).
     Back-pressure: when ``o`` is not ready the update and match stages hold and ``i`` is not
     ready; nothing is dropped. (At width 1 the update completes only once ``o`` is empty, so
-    ``i.ready`` does not depend on ``o.ready``.) Bad input (unknown references, duplicates, a full set, levels
-    beyond the tracked depth, quantities that overflow, unsubscribed locates, bad slots) is
-    counted in the status event's ``book`` counters and, where a book event is emitted, flagged
-    in it.
+    ``i.ready`` does not depend on ``o.ready``.) Bad input (unknown references, duplicates, a
+    full set, levels beyond the tracked depth, quantities that overflow, unsubscribed locates,
+    bad slots) is counted in the status event's ``book`` counters and, where a book event is
+    emitted, flagged in it.
     """
 
     def __init__(self, config=CoreConfig()):

@@ -76,9 +76,9 @@ class Link(wiring.Component):
         wiring.connect(m, wiring.flipped(self.rx), deframer.i)
         wiring.connect(m, deframer.o, wiring.flipped(self.core_i))
         wiring.connect(m, wiring.flipped(self.core_o), serializer.i)
-        # two event bytes between serializer and framer, so the framer's room check does not
-        # decide in the same cycle whether the core's stages may advance (that ready chain,
-        # framer → book → parser → deframer, was a board's longest path)
+        # two event bytes between serializer and framer, so the framer's room check (ring
+        # arithmetic) does not decide in the same cycle whether the serializer and the core's
+        # output stages move on: that ready chain, on through the book, was a board's longest path
         m.submodules.event_bytes = event_bytes = SyncFIFO(
             width=Shape.cast(serializer.o.payload.shape()).width, depth=2)
         m.d.comb += [
