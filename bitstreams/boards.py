@@ -7,7 +7,7 @@ what was tried; the iCEBreaker's does not fit yet), the link's ring sizes, the L
 openFPGALoader reaches the board.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from amaranth_boards.ecpix5 import ECPIX585Platform
 from amaranth_boards.icebreaker import ICEBreakerPlatform
@@ -66,8 +66,13 @@ _ECP5_85F_RESOURCES = {"LUT": 83640, "FF": 83640, "BRAM": 208, "DSP": 156}
 
 _ECP5_85F = CoreConfig(width=1, symbols=16, order_sets=4096, order_ways=4, tracked_levels=8,
                        exported_levels=5, trading=False)
-"""The ECP5 85F boards' config: 16 symbols, 16,384 orders (128 of 208 block RAMs), 8 tracked
-levels, no trading kernels (11 MHz there)."""
+"""The ULX3S's config: 16 symbols, 16,384 orders (128 of 208 block RAMs), 8 tracked and 5
+exported levels, no trading kernels (11 MHz there). With 16 and 10 levels its build placed
+(40 % of the LUTs) but did not route: see bitstreams/README.md."""
+
+_ECP5_85F_DEEP = replace(_ECP5_85F, tracked_levels=16, exported_levels=10)
+"""The ECPIX-5's: the same with 16 tracked and 10 exported levels, the default's depth (and
+that of LOBSTER's level-10 files), which its build routes."""
 
 
 BOARDS = {board.name: board for board in [
@@ -110,10 +115,10 @@ BOARDS = {board.name: board for board in [
         title="LambdaConcept ECPIX-5 85F (Lattice ECP5-5G LFE5UM5G-85F, FT2232H)",
         platform=ECPIX585Platform,
         # 100 MHz × 12 / 25 = 48 MHz; 48 MHz / 12 Mbaud (the FT2232H's fastest) = 4 cycles per
-        # bit. The ULX3S's config: on this speed grade 8 part it runs half as fast again
+        # bit. On this speed grade 8 part the ULX3S's design runs half as fast again
         pll=ECP5PLL(100e6, clki_div=25, clkfb_div=12, clkop_div=12, clkop_cphase=11),
         baud=12_000_000,
-        config=_ECP5_85F,
+        config=_ECP5_85F_DEEP,
         link=dict(),
         leds={("rgb_led", 0, "g"): ("alive",), ("rgb_led", 1, "g"): ("rx",),
               ("rgb_led", 2, "b"): ("tx",), ("rgb_led", 3, "r"): ("error",)},
