@@ -2,6 +2,8 @@
 UARTs in the loop, serves a loopback socket that pyserial opens as a port URL — so the host's
 serial code runs for real, byte for byte as it would on a board."""
 
+import pytest
+
 from tickforge.bitstreams.boards import board
 from tickforge.hdl.config import CoreConfig
 from tickforge.host.cli import main
@@ -30,17 +32,18 @@ def test_serial_replay_with_uarts_in_the_loop_equals_the_golden_model(capsys):
                for line in out)
 
 
-def test_a_named_board_runs_with_the_configuration_it_was_built_with(capsys):
-    ulx3s = board("ulx3s")
-    simulator = build_native(ulx3s.config, divisor=4, **ulx3s.link)
+@pytest.mark.parametrize("name", ["ulx3s", "ecpix5"])
+def test_a_named_board_runs_with_the_configuration_it_was_built_with(name, capsys):
+    entry = board(name)
+    simulator = build_native(entry.config, divisor=4, **entry.link)
     with simulator.serve() as server:
-        code = main(["replay", "--target", f"board:ulx3s=socket://{server.host}:{server.port}",
+        code = main(["replay", "--target", f"board:{name}=socket://{server.host}:{server.port}",
                      "--compare", "model", str(SLICE)])
     captured = capsys.readouterr()
     assert code == 0, captured.err[-2000:]
     out = captured.out.splitlines()
     compared = next(line for line in out if line.startswith("compared with the golden model"))
     assert int(compared.split()[5].replace(",", "")) > 3000
-    # a BOOK event's size follows exported_levels, which the default configuration has other:
-    # the events above decoded and matched the model only if the host took the board's
-    assert ulx3s.config.exported_levels != CoreConfig().exported_levels
+    # the default configuration runs the trading kernels, whose events the model would then
+    # expect: the events above matched it only if the host took the board's configuration
+    assert entry.config.trading != CoreConfig().trading
