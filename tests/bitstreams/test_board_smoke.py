@@ -72,7 +72,7 @@ def test_elaboration_is_deterministic():
 @pytest.mark.parametrize("name", ["ulx3s", "ecpix5"])
 def test_reference_build_is_current(name):
     """Each board that builds has its reference manifest committed, built from exactly what the
-    sources elaborate to now. CI rebuilds only the ULX3S (8 to 17 minutes, the suite's longest
+    sources elaborate to now. CI rebuilds only the ULX3S (7 to 17 minutes, the suite's longest
     test): for the other boards this is what notices a gateware change that left the reference
     stale."""
     reference = json.loads((FOLDER / name / "manifest.json").read_text())
