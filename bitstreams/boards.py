@@ -64,13 +64,13 @@ class Board:
 _ECP5_85F_RESOURCES = {"LUT": 83640, "FF": 83640, "BRAM": 208, "DSP": 156}
 """What an 85F has, ECP5 and ECP5-5G alike."""
 
-_ECP5_85F = CoreConfig(width=1, symbols=16, order_sets=4096, order_ways=4, tracked_levels=8,
-                       exported_levels=5, trading=False)
+_ULX3S_CONFIG = CoreConfig(width=1, symbols=16, order_sets=4096, order_ways=4,
+                           tracked_levels=8, exported_levels=5, trading=False)
 """The ULX3S's config: 16 symbols, 16,384 orders (128 of 208 block RAMs), 8 tracked and 5
 exported levels, no trading kernels (11 MHz there). With 16 and 10 levels its build placed
 (40 % of the LUTs) but did not route: see bitstreams/README.md."""
 
-_ECP5_85F_DEEP = replace(_ECP5_85F, tracked_levels=16, exported_levels=10)
+_ECPIX5_CONFIG = replace(_ULX3S_CONFIG, tracked_levels=16, exported_levels=10)
 """The ECPIX-5's: the same with 16 tracked and 10 exported levels, the default's depth (and
 that of LOBSTER's level-10 files), which its build routes."""
 
@@ -101,7 +101,7 @@ BOARDS = {board.name: board for board in [
         # This speed grade 6 part reaches 40.9 MHz with this config: see bitstreams/README.md
         pll=ECP5PLL(25e6, clki_div=5, clkfb_div=6, clkop_div=20, clkop_cphase=19),
         baud=3_000_000,
-        config=_ECP5_85F,
+        config=_ULX3S_CONFIG,
         link=dict(),
         leds={("led", 0): ("alive",), ("led", 1): ("rx",), ("led", 2): ("tx",),
               ("led", 7): ("error",)},
@@ -118,7 +118,7 @@ BOARDS = {board.name: board for board in [
         # bit. On this speed grade 8 part the ULX3S's design runs half as fast again
         pll=ECP5PLL(100e6, clki_div=25, clkfb_div=12, clkop_div=12, clkop_cphase=11),
         baud=12_000_000,
-        config=_ECP5_85F_DEEP,
+        config=_ECPIX5_CONFIG,
         link=dict(),
         leds={("rgb_led", 0, "g"): ("alive",), ("rgb_led", 1, "g"): ("rx",),
               ("rgb_led", 2, "b"): ("tx",), ("rgb_led", 3, "r"): ("error",)},
