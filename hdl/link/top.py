@@ -81,12 +81,8 @@ class Link(wiring.Component):
         # output stages move on: that ready chain, on through the book, was a board's longest path
         m.submodules.event_bytes = event_bytes = SyncFIFO(
             width=Shape.cast(serializer.o.payload.shape()).width, depth=2)
-        m.d.comb += [
-            event_bytes.w_data.eq(serializer.o.payload), event_bytes.w_en.eq(serializer.o.valid),
-            serializer.o.ready.eq(event_bytes.w_rdy),
-            framer.events.payload.eq(event_bytes.r_data), framer.events.valid.eq(event_bytes.r_rdy),
-            event_bytes.r_en.eq(framer.events.ready),
-        ]
+        wiring.connect(m, serializer.o, event_bytes.w_stream)
+        wiring.connect(m, event_bytes.r_stream, framer.events)
         wiring.connect(m, deframer.control, framer.control)
         wiring.connect(m, deframer.host, framer.host)
         wiring.connect(m, framer.o, sender.i)
