@@ -74,6 +74,11 @@ _ECPIX5_CONFIG = replace(_ULX3S_CONFIG, tracked_levels=16, exported_levels=10)
 """The ECPIX-5's: the same with 16 tracked and 10 exported levels, the default's depth (and
 that of LOBSTER's level-10 files), which its build routes."""
 
+_TRADING_CONFIG = CoreConfig(width=1, symbols=4, order_sets=1024, order_ways=4,
+                             tracked_levels=8, exported_levels=5, trading=True)
+"""The trading builds': every kernel, parser to risk gate, for 4 slots (two venues of two
+instruments, say) and 4,096 orders, at a slower clock than the book-only builds."""
+
 
 BOARDS = {board.name: board for board in [
     Board(
@@ -129,6 +134,20 @@ BOARDS = {board.name: board for board in [
     ),
 ]}
 """Every board, by name."""
+
+BOARDS.update((board.name, board) for board in [
+    replace(
+        BOARDS["ulx3s"], name="ulx3s-trading", title=BOARDS["ulx3s"].title + ", trading kernels",
+        # 25 MHz × 3 / 5 = 15 MHz; 15 MHz / 3 Mbaud = 5 cycles per bit
+        pll=ECP5PLL(25e6, clki_div=5, clkfb_div=3, clkop_div=40, clkop_cphase=39),
+        config=_TRADING_CONFIG),
+    replace(
+        BOARDS["ecpix5"], name="ecpix5-trading", title=BOARDS["ecpix5"].title + ", trading kernels",
+        # 100 MHz × 6 / 25 = 24 MHz; 24 MHz / 6 Mbaud = 4 cycles per bit
+        pll=ECP5PLL(100e6, clki_div=25, clkfb_div=6, clkop_div=25, clkop_cphase=24),
+        baud=6_000_000, config=_TRADING_CONFIG),
+])
+"""The trading builds: the same boards, every kernel, a slower clock (see bitstreams/README.md)."""
 
 
 def board(name):

@@ -183,11 +183,21 @@ class Pricing(wiring.Component):
     The state reads are transparent to the write-back, and the ring pointers move as the
     event is taken, so a BOOK or TRADE of the same slot may follow in the very next cycle.
 
+    A byte-wide core (``config.width == 1``, the boards') spreads stage 1 over three cycles:
+    N+1 the sides, mid, spread and window sums; N+2 the EMA and volatility steps (their
+    variable shifts); N+3 the new EMA and volatility, the write-back and the divisions' start.
+    It takes no event in N+1 and N+2 after a BOOK or TRADE (its parser needs 14 cycles a
+    message), and its dividers have 17 stages by default, one step a stage for the weights and
+    three for the VWAP: the ring read, the sums and the first VWAP steps in one cycle were a
+    trading board's longest path (11 MHz on the ULX3S).
+
     Latency (no back-pressure): the event itself is offered 2 cycles after it is taken, its
-    PRICE ``divider_stages + 2`` cycles after (5 by default); other events 2 cycles, or after
-    the PRICE of a BOOK or TRADE ahead of them.
+    PRICE ``price_latency`` cycles after (``divider_stages + 2``, 5 by default; at width 1
+    ``divider_stages + 4``, 21); other events 2 cycles, or after the PRICE of a BOOK or TRADE
+    ahead of them.
     Throughput: one event per cycle on ``o``, so one other event per cycle or one BOOK or TRADE
-    every 2 cycles, sustained; up to ``queue_depth`` events are taken ahead.
+    every 2 cycles, sustained (at width 1, nothing is taken for 2 cycles after a BOOK or
+    TRADE); up to ``queue_depth`` events are taken ahead.
     Back-pressure: while ``o`` is not ready the held event stays put and events queue; when the
     queue is full ``i`` is not ready. Nothing is dropped; the arithmetic never stalls.
     ``idle`` is high when no event is inside (taken but not yet fully emitted): only then may
@@ -202,12 +212,15 @@ class Pricing(wiring.Component):
     changes nothing.
     """
 
-    def __init__(self, config=CoreConfig(), *, divider_stages=3):
+    def __init__(self, config=CoreConfig(), *, divider_stages=None):
+        if divider_stages is None:
+            divider_stages = 17 if config.width == 1 else 3
         if not isinstance(divider_stages, int) or not 1 <= divider_stages <= 17:
             raise ValueError(f"divider_stages must be an integer 1..17, not {divider_stages!r}")
         self.config = config
         self.divider_stages = divider_stages
-        self.price_latency = divider_stages + 2
+        self.state_cycles = 3 if config.width == 1 else 1   # stage 1's cycles (see above)
+        self.price_latency = divider_stages + 1 + self.state_cycles
         # enough to take a BOOK or TRADE every 2 cycles while earlier PRICEs are computed
         self.queue_depth = (divider_stages + 1) // 2 + 2
         layout = event_layout(config.exported_levels)
@@ -227,7 +240,10 @@ class Pricing(wiring.Component):
 
         m.submodules.sequencer = sequencer = PriceSequencer(cfg.exported_levels,
                                                             self.queue_depth)
-        wiring.connect(m, wiring.flipped(self.i), sequencer.i)
+        holding = Signal()   # stage 1 takes more than a cycle: nothing is taken meanwhile
+        m.d.comb += [sequencer.i.payload.eq(self.i.payload),
+                     sequencer.i.valid.eq(self.i.valid & ~holding),
+                     self.i.ready.eq(sequencer.i.ready & ~holding)]
         wiring.connect(m, sequencer.o, wiring.flipped(self.o))
         m.d.comb += [sequencer.now.eq(self.now), self.idle.eq(sequencer.idle)]
 
@@ -301,51 +317,73 @@ class Pricing(wiring.Component):
                 taken.window_live.eq(window_is_live),
             ]
 
-        # --- stage 1: the slot's new state ----------------------------------------------------
+        # --- stage 1: the slot's new state (three cycles at width 1: see above) ---------------
+        state_valid = Signal()   # N+3 (N+1 at full width): write-back, the divisions start
         before = Signal(SlotState)
         m.d.comb += before.eq(Mux(slot_live.bit_select(taken.slot, 1), slots_r.data, 0))
         book_side = Signal(SideState)
         m.d.comb += [book_side.price.eq(taken.best_price), book_side.qty.eq(taken.best_qty),
                      book_side.depth_qty.eq(taken.depth_qty)]
-        bid, ask = Signal(SideState), Signal(SideState)
+        bid_now, ask_now = Signal(SideState), Signal(SideState)
+        mid_now = Signal(48)
         m.d.comb += [
-            bid.eq(Mux(taken.updates_side & (taken.side == Side.BID), book_side, before.bid)),
-            ask.eq(Mux(taken.updates_side & (taken.side == Side.ASK), book_side, before.ask)),
+            bid_now.eq(Mux(taken.updates_side & (taken.side == Side.BID), book_side, before.bid)),
+            ask_now.eq(Mux(taken.updates_side & (taken.side == Side.ASK), book_side, before.ask)),
+            mid_now.eq((bid_now.price + ask_now.price) << 15),
         ]
+        leaving = trades_r.data
+
+        prior = Signal(SlotState)   # the state before, as far as stage 1 still needs it
+        bid, ask = Signal(SideState), Signal(SideState)
+        mid = Signal(48)
+        ema_move = Signal(signed(49))
+        mid_move = Signal(48)
+        sum_pq, sum_q = Signal(_SUM_PQ_BITS), Signal(_SUM_Q_BITS)
+        sides_done = [   # N+1
+            prior.eq(before), bid.eq(bid_now), ask.eq(ask_now), mid.eq(mid_now),
+            ema_move.eq(mid_now - before.ema),
+            mid_move.eq(abs(mid_now - before.last_mid)),
+            sum_pq.eq(Mux(taken.window_live, slots_r.data.sum_pq, 0) + taken.notional
+                      - Mux(taken.evicts, leaving.notional, 0)),
+            sum_q.eq(Mux(taken.window_live, slots_r.data.sum_q, 0) + taken.trade_qty
+                     - Mux(taken.evicts, leaving.qty, 0)),
+        ]
+        ema_step = Signal(signed(49))
+        vol_step = Signal(signed(49))
+        steps_done = [   # N+2
+            ema_step.eq(ema_move >> params.ema_shift),
+            vol_step.eq((mid_move - prior.vol) >> params.vol_shift),
+        ]
+        if self.state_cycles == 3:
+            settling = Signal(2)
+            m.d.sync += settling.eq(Cat(taken_valid, settling[0]))
+            m.d.comb += [state_valid.eq(settling[1]), holding.eq(taken_valid | settling[0])]
+            with m.If(taken_valid):
+                m.d.sync += sides_done
+            with m.If(settling[0]):
+                m.d.sync += steps_done
+        else:
+            m.d.comb += [state_valid.eq(taken_valid), *sides_done, *steps_done]
+
         two_sided = (bid.qty != 0) & (ask.qty != 0)
         spread = Signal(signed(33))
-        mid = Signal(48)
-        ema_step = Signal(signed(49))
-        mid_move = Signal(48)
-        vol_step = Signal(signed(49))
-        m.d.comb += [
-            spread.eq(ask.price - bid.price),
-            mid.eq((bid.price + ask.price) << 15),
-            ema_step.eq((mid - before.ema) >> params.ema_shift),
-            mid_move.eq(abs(mid - before.last_mid)),
-            vol_step.eq((mid_move - before.vol) >> params.vol_shift),
-        ]
-
+        m.d.comb += spread.eq(ask.price - bid.price)
         after = Signal(SlotState)
-        m.d.comb += [after.bid.eq(bid), after.ask.eq(ask), after.ema.eq(before.ema),
-                     after.last_mid.eq(before.last_mid), after.vol.eq(before.vol),
-                     after.seen_two_sided.eq(before.seen_two_sided)]
+        m.d.comb += [after.bid.eq(bid), after.ask.eq(ask), after.ema.eq(prior.ema),
+                     after.last_mid.eq(prior.last_mid), after.vol.eq(prior.vol),
+                     after.seen_two_sided.eq(prior.seen_two_sided),
+                     after.sum_pq.eq(sum_pq), after.sum_q.eq(sum_q)]
         with m.If(two_sided):
             m.d.comb += [after.last_mid.eq(mid), after.seen_two_sided.eq(1)]
-            with m.If(before.seen_two_sided):
-                m.d.comb += [after.ema.eq(before.ema + ema_step),
-                             after.vol.eq(before.vol + vol_step)]
+            with m.If(prior.seen_two_sided):
+                m.d.comb += [after.ema.eq(prior.ema + ema_step),
+                             after.vol.eq(prior.vol + vol_step)]
             with m.Else():
                 m.d.comb += after.ema.eq(mid)
-        leaving = trades_r.data
         m.d.comb += [
-            after.sum_pq.eq(Mux(taken.window_live, slots_r.data.sum_pq, 0) + taken.notional
-                            - Mux(taken.evicts, leaving.notional, 0)),
-            after.sum_q.eq(Mux(taken.window_live, slots_r.data.sum_q, 0) + taken.trade_qty
-                           - Mux(taken.evicts, leaving.qty, 0)),
             slots_w.addr.eq(taken.slot),
             slots_w.data.eq(after),
-            slots_w.en.eq(taken_valid),
+            slots_w.en.eq(state_valid),
         ]
 
         stages = self.divider_stages
@@ -393,7 +431,7 @@ class Pricing(wiring.Component):
             m.d.sync += window_live.eq(0)
 
         # --- the divider stages, then the quotients' metrics ----------------------------------
-        valid = taken_valid
+        valid = state_valid
         for stage in range(stages):
             metrics_r = Signal(_Metrics, name=f"metrics{stage}")
             valid_r = Signal(name=f"metrics{stage}_valid")

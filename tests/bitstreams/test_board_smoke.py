@@ -60,7 +60,7 @@ def test_unknown_board():
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr == ("tickforge bitstream: unknown board 'nope'; tickforge builds for: "
-                             "ecpix5, icebreaker, ulx3s\n")
+                             "ecpix5, ecpix5-trading, icebreaker, ulx3s, ulx3s-trading\n")
 
 
 def test_elaboration_is_deterministic():

@@ -7,6 +7,7 @@ into the kernel, and every event out is compared with the model's, ``t_out`` asi
 """
 
 import random
+from dataclasses import replace
 
 import pytest
 from amaranth.back import verilog
@@ -30,6 +31,7 @@ from support.streams import cycle_counter
 LOBSTER = BUNDLED_DATA / "lobster" / "LOBSTER_SampleFile_AMZN_2012-06-21_5_lines1-5000.zip"
 BINANCE_SPOT = BUNDLED_DATA / "binance" / "spot" / "btcusdt_20240808_lines1-10000.gz"
 SMALL = CoreConfig(symbols=3, order_sets=64, order_ways=2, tracked_levels=8, exported_levels=4)
+BYTE_WIDE = replace(SMALL, width=1)   # a board's core: stage 1 in three cycles, 17 divider stages
 U32 = (1 << 32) - 1
 _TAGS = {"body": ("kind", EVENT_BODY)}
 
@@ -147,7 +149,7 @@ def param_values(store, config):
 
 
 def run_pricing(config, inputs, expected_count, *, idle=0.0, gap=0, backpressure=0.0, seed=0,
-                divider_stages=3):
+                divider_stages=None):
     """Drive ``inputs`` (CONFIG events applied as the parameter registers would) into a
     :class:`Pricing`; return the events it emitted (decoded), the ``now`` at which each input
     event was taken (by seq) and the ``now`` at which each output was first offered. Before
@@ -212,7 +214,7 @@ def run_pricing(config, inputs, expected_count, *, idle=0.0, gap=0, backpressure
                 if ready:
                     received.append(payload)
         ctx.set(dut.o.ready, 1)
-        for _ in range(2 * divider_stages + 10):   # nothing more comes out, and it goes idle
+        for _ in range(2 * dut.price_latency + 10):   # nothing more comes out, it goes idle
             _, _, valid = await ctx.tick().sample(dut.o.valid)
             assert not valid, "an event more than the model's"
         assert ctx.get(dut.idle)
@@ -238,7 +240,7 @@ def check_against_model(config, expected, got, offered_at):
             f"event {index} (seq {want.seq}, {want.kind.name}):\n got  {have}\n want {want}"
 
 
-def check(config, data, *, seed, idle=0.0, backpressure=0.0, divider_stages=3):
+def check(config, data, *, seed, idle=0.0, backpressure=0.0, divider_stages=None):
     inputs, expected = recorded(config, data)
     got, _, offered_at = run_pricing(config, inputs, len(expected), idle=idle,
                                      backpressure=backpressure, seed=seed,
@@ -265,11 +267,13 @@ def test_pricing_matches_model_on_binance(seed):
     assert any(p.two_sided for p in prices) and any(p.trade_qty for p in prices)
 
 
-@pytest.mark.parametrize("divider_stages,idle,backpressure", [(3, 0.0, 0.0), (3, 0.3, 0.5),
-                                                              (1, 0.1, 0.2), (5, 0.2, 0.2)])
-def test_pricing_matches_model_on_edge_cases(divider_stages, idle, backpressure, seed):
-    data = edge_case_stream(random.Random(seed), SMALL, 700)
-    expected = check(SMALL, data, seed=seed, idle=idle, backpressure=backpressure,
+@pytest.mark.parametrize("config,divider_stages,idle,backpressure", [
+    (SMALL, 3, 0.0, 0.0), (SMALL, 3, 0.3, 0.5), (SMALL, 1, 0.1, 0.2), (SMALL, 5, 0.2, 0.2),
+    (BYTE_WIDE, None, 0.0, 0.0), (BYTE_WIDE, None, 0.2, 0.3)], ids=[
+    "3-stages", "3-stages-stalls", "1-stage", "5-stages", "byte-wide", "byte-wide-stalls"])
+def test_pricing_matches_model_on_edge_cases(config, divider_stages, idle, backpressure, seed):
+    data = edge_case_stream(random.Random(seed), config, 700)
+    expected = check(config, data, seed=seed, idle=idle, backpressure=backpressure,
                      divider_stages=divider_stages)
     prices = [e.body for e in expected if e.kind == EventKind.PRICE]
     kinds = {e.kind for e in expected}
@@ -301,18 +305,20 @@ def latency_stream(events):
     return b"".join(units)
 
 
-@pytest.mark.parametrize("divider_stages", [1, 3])
-def test_pricing_latency(divider_stages):
-    """An event is offered 2 cycles after it is taken, a PRICE ``divider_stages + 2``."""
-    inputs, expected = recorded(SMALL, latency_stream(30))
-    got, taken_at, offered_at = run_pricing(SMALL, inputs, len(expected), gap=12,
+@pytest.mark.parametrize("config,divider_stages,price_latency", [
+    (SMALL, 1, 3), (SMALL, 3, 5), (BYTE_WIDE, None, 21)])
+def test_pricing_latency(config, divider_stages, price_latency):
+    """An event is offered 2 cycles after it is taken, a PRICE ``divider_stages + 2`` (at width
+    1, 17 stages and two more cycles of stage 1)."""
+    inputs, expected = recorded(config, latency_stream(30))
+    got, taken_at, offered_at = run_pricing(config, inputs, len(expected), gap=30,
                                             divider_stages=divider_stages)
-    check_against_model(SMALL, expected, got, offered_at)
-    assert Pricing(SMALL, divider_stages=divider_stages).price_latency == divider_stages + 2
+    check_against_model(config, expected, got, offered_at)
+    assert Pricing(config, divider_stages=divider_stages).price_latency == price_latency
     for event in got:
         latency = event.t_out - taken_at[event.seq]
         if event.kind == EventKind.PRICE:
-            assert latency == divider_stages + 2, f"PRICE of seq {event.seq}"
+            assert latency == price_latency, f"PRICE of seq {event.seq}"
         else:
             assert latency == 2, f"{event.kind.name} of seq {event.seq}"
 
