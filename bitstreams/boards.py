@@ -1,4 +1,5 @@
-"""The boards tickforge builds for: one declarative entry each.
+"""The boards tickforge builds for: one declarative entry per build (a board's trading build,
+every kernel at a slower clock, is an entry of its own beside its book-only one).
 
 An entry names the amaranth-boards platform, the PLL settings that make the core clock, the
 baud rate of the board's USB-serial bridge, the :class:`~tickforge.hdl.config.CoreConfig` it
@@ -74,10 +75,12 @@ _ECPIX5_CONFIG = replace(_ULX3S_CONFIG, tracked_levels=16, exported_levels=10)
 """The ECPIX-5's: the same with 16 tracked and 10 exported levels, the default's depth (and
 that of LOBSTER's level-10 files), which its build routes."""
 
-_TRADING_CONFIG = CoreConfig(width=1, symbols=4, order_sets=1024, order_ways=4,
+_TRADING_CONFIG = CoreConfig(width=1, symbols=2, order_sets=1024, order_ways=4,
                              tracked_levels=8, exported_levels=5, trading=True)
-"""The trading builds': every kernel, parser to risk gate, for 4 slots (two venues of two
-instruments, say) and 4,096 orders, at a slower clock than the book-only builds."""
+"""The trading builds': every kernel, parser to risk gate, for 2 slots (one instrument on two
+venues, the least cross-venue arbitrage needs) and 4,096 orders, at a slower clock than the
+book-only builds. With 4 slots the builds placed (59 % of the LUTs) but did not route: see
+bitstreams/README.md."""
 
 
 BOARDS = {board.name: board for board in [

@@ -186,14 +186,14 @@ class Pricing(wiring.Component):
     A byte-wide core (``config.width == 1``, the boards') spreads stage 1 over three cycles:
     N+1 the sides, mid, spread and window sums; N+2 the EMA and volatility steps (their
     variable shifts); N+3 the new EMA and volatility, the write-back and the divisions' start.
-    It takes no event in N+1 and N+2 after a BOOK or TRADE (its parser needs 14 cycles a
-    message), and its dividers have 17 stages by default, one step a stage for the weights and
-    three for the VWAP: the ring read, the sums and the first VWAP steps in one cycle were a
+    It takes no event in N+1 and N+2 after a BOOK or TRADE (its book delivers one every 3
+    cycles at most), and its dividers have 8 stages by default, 3 steps a stage for the weights
+    and 6 for the VWAP: the ring read, the sums and the first 16 VWAP steps in one cycle were a
     trading board's longest path (11 MHz on the ULX3S).
 
     Latency (no back-pressure): the event itself is offered 2 cycles after it is taken, its
     PRICE ``price_latency`` cycles after (``divider_stages + 2``, 5 by default; at width 1
-    ``divider_stages + 4``, 21); other events 2 cycles, or after the PRICE of a BOOK or TRADE
+    ``divider_stages + 4``, 12); other events 2 cycles, or after the PRICE of a BOOK or TRADE
     ahead of them.
     Throughput: one event per cycle on ``o``, so one other event per cycle or one BOOK or TRADE
     every 2 cycles, sustained (at width 1, nothing is taken for 2 cycles after a BOOK or
@@ -214,7 +214,7 @@ class Pricing(wiring.Component):
 
     def __init__(self, config=CoreConfig(), *, divider_stages=None):
         if divider_stages is None:
-            divider_stages = 17 if config.width == 1 else 3
+            divider_stages = 8 if config.width == 1 else 3
         if not isinstance(divider_stages, int) or not 1 <= divider_stages <= 17:
             raise ValueError(f"divider_stages must be an integer 1..17, not {divider_stages!r}")
         self.config = config

@@ -31,7 +31,7 @@ from support.streams import cycle_counter
 LOBSTER = BUNDLED_DATA / "lobster" / "LOBSTER_SampleFile_AMZN_2012-06-21_5_lines1-5000.zip"
 BINANCE_SPOT = BUNDLED_DATA / "binance" / "spot" / "btcusdt_20240808_lines1-10000.gz"
 SMALL = CoreConfig(symbols=3, order_sets=64, order_ways=2, tracked_levels=8, exported_levels=4)
-BYTE_WIDE = replace(SMALL, width=1)   # a board's core: stage 1 in three cycles, 17 divider stages
+BYTE_WIDE = replace(SMALL, width=1)   # a board's core: stage 1 in three cycles, 8 divider stages
 U32 = (1 << 32) - 1
 _TAGS = {"body": ("kind", EVENT_BODY)}
 
@@ -306,10 +306,10 @@ def latency_stream(events):
 
 
 @pytest.mark.parametrize("config,divider_stages,price_latency", [
-    (SMALL, 1, 3), (SMALL, 3, 5), (BYTE_WIDE, None, 21)])
+    (SMALL, 1, 3), (SMALL, 3, 5), (BYTE_WIDE, None, 12)])
 def test_pricing_latency(config, divider_stages, price_latency):
     """An event is offered 2 cycles after it is taken, a PRICE ``divider_stages + 2`` (at width
-    1, 17 stages and two more cycles of stage 1)."""
+    1, 8 stages and two more cycles of stage 1)."""
     inputs, expected = recorded(config, latency_stream(30))
     got, taken_at, offered_at = run_pricing(config, inputs, len(expected), gap=30,
                                             divider_stages=divider_stages)
