@@ -89,9 +89,10 @@ def _commit():
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=FOLDER, capture_output=True,
                               text=True, check=True).stdout.strip()
-        # the boards' manifests are build output: another board's new one leaves this build clean
+        # the boards' manifests are build output and the READMEs documentation: neither makes
+        # a build dirty
         dirty = subprocess.run(["git", "status", "--porcelain", "--", "hdl", "bitstreams",
-                                ":(exclude)bitstreams/*/manifest.json"],
+                                ":(exclude)bitstreams/*/manifest.json", ":(exclude,glob)**/*.md"],
                                cwd=FOLDER.parent, capture_output=True, text=True,
                                check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):

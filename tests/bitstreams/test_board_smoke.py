@@ -69,7 +69,7 @@ def test_elaboration_is_deterministic():
     assert inputs_digest(elaborate("icebreaker")) == inputs_digest(elaborate("icebreaker"))
 
 
-@pytest.mark.parametrize("name", ["ulx3s", "ecpix5"])
+@pytest.mark.parametrize("name", sorted(set(boards.BOARDS) - {"icebreaker"}))  # it does not fit
 def test_reference_build_is_current(name):
     """Each board that builds has its reference manifest committed, built from exactly what the
     sources elaborate to now. CI rebuilds only the ULX3S (7 to 17 minutes, the suite's longest
