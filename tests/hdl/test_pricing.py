@@ -323,16 +323,33 @@ def test_pricing_latency(config, divider_stages, price_latency):
             assert latency == 2, f"{event.kind.name} of seq {event.seq}"
 
 
-def test_pricing_throughput():
-    """Full rate in, always ready out: a BOOK or TRADE every 2 cycles with the output busy every
-    cycle once the first PRICE is out; other events one per cycle."""
+def throughput_stream():
+    """Book changes and trades of one slot, then pass-through events."""
     units = [encode("s", stock_locate=1, slot=0)]
     units += [encode("l", stock_locate=1, side=b"BS"[i % 2:i % 2 + 1], price=1000 + 20 * (i % 2)
                      + i % 7, quantity=i + 1) for i in range(60)]
     units += [encode("P", stock_locate=1, buy_sell_indicator=b"S", shares=i + 1, price=1010)
               for i in range(40)]
     units += [encode("R", stock_locate=7, stock=b"AMZN    ", round_lot_size=i) for i in range(60)]
-    inputs, expected = recorded(SMALL, b"".join(units))
+    return b"".join(units)
+
+
+def test_byte_wide_pricing_takes_a_book_or_trade_every_3_cycles():
+    """At width 1 stage 1 takes three cycles and nothing is taken meanwhile: full rate in, a
+    BOOK or TRADE is taken exactly every 3 cycles, no sooner (the state would be stale) and no
+    later."""
+    inputs, expected = recorded(BYTE_WIDE, throughput_stream())
+    got, taken_at, offered_at = run_pricing(BYTE_WIDE, inputs, len(expected))
+    check_against_model(BYTE_WIDE, expected, got, offered_at)
+    priced = [taken_at[event.seq] for event in inputs
+              if event.kind in (EventKind.BOOK, EventKind.TRADE)]
+    assert {later - earlier for earlier, later in zip(priced, priced[1:])} == {3}
+
+
+def test_pricing_throughput():
+    """Full rate in, always ready out: a BOOK or TRADE every 2 cycles with the output busy every
+    cycle once the first PRICE is out; other events one per cycle."""
+    inputs, expected = recorded(SMALL, throughput_stream())
     got, taken_at, offered_at = run_pricing(SMALL, inputs, len(expected))
     check_against_model(SMALL, expected, got, offered_at)
 
