@@ -68,7 +68,8 @@ _ECP5_85F_RESOURCES = {"LUT": 83640, "FF": 83640, "BRAM": 208, "DSP": 156}
 _ULX3S_CONFIG = CoreConfig(width=1, symbols=16, order_sets=4096, order_ways=4,
                            tracked_levels=8, exported_levels=5, trading=False)
 """The ULX3S's config: 16 symbols, 16,384 orders (128 of 208 block RAMs), 8 tracked and 5
-exported levels, no trading kernels (11 MHz there). With 16 and 10 levels its build placed
+exported levels, no trading kernels (they have a build of their own, ``ulx3s-trading``,
+at half the clock). With 16 and 10 levels its build placed
 (40 % of the LUTs) but did not route: see bitstreams/README.md."""
 
 _ECPIX5_CONFIG = replace(_ULX3S_CONFIG, tracked_levels=16, exported_levels=10)
