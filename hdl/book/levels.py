@@ -16,6 +16,14 @@ class LevelOp(enum.Enum, shape=2):
     SET    = 2  # set a level's quantity outright; 0 deletes it
 
 
+class _Change(enum.Enum, shape=2):
+    """What an operation does to a side's levels."""
+    NONE   = 0
+    INSERT = 1
+    DELETE = 2
+    MODIFY = 3
+
+
 def side_layout(tracked_levels):
     """A book side as stored: ``count`` levels, best first; entries past ``count`` are zero."""
     return data.StructLayout({
@@ -97,7 +105,6 @@ class SideUpdate(wiring.Component):
         full = self.before.count == count
 
         new_level = Signal(Level)
-        m.d.comb += new_level.price.eq(self.price)
         zero = Const(0, Level.as_shape().size)
         raw = [Value.cast(level) for level in levels]
 
@@ -111,33 +118,24 @@ class SideUpdate(wiring.Component):
         def modified(i):
             return Mux(match[i], Value.cast(new_level), raw[i])
 
-        def write(choose, count_after):
-            m.d.comb += self.after.count.eq(count_after)
-            for i in range(count):
-                m.d.comb += self.after.levels[i].eq(choose(i))
+        # The operation decides its change once; each level is then one 4-way choice. (Writing
+        # ``after`` in every branch of the operation built a chain of 2-way choices per bit.)
+        change = Signal(_Change)
+        m.d.comb += new_level.price.eq(self.price)
 
         def insert():
-            m.d.comb += new_level.quantity.eq(self.quantity)
-            m.d.comb += self.dropped.eq(full)
+            m.d.comb += [new_level.quantity.eq(self.quantity), self.dropped.eq(full)]
             with m.If(~better.all()):  # else worse than every level of a full side: not kept
-                write(inserted, Mux(full, count, self.before.count + 1))
-
-        def delete():
-            write(removed, self.before.count - 1)
+                m.d.comb += change.eq(_Change.INSERT)
 
         def modify(quantity):
-            m.d.comb += new_level.quantity.eq(quantity)
-            write(modified, self.before.count)
+            m.d.comb += [new_level.quantity.eq(quantity), change.eq(_Change.MODIFY)]
 
-        m.d.comb += self.after.eq(self.before)
         with m.Switch(self.op):
             with m.Case(LevelOp.ADD):
                 with m.If(present):
-                    with m.If(total[32]):
-                        m.d.comb += self.overflow.eq(1)
-                        modify(Const((1 << 32) - 1, 32))
-                    with m.Else():
-                        modify(total[:32])
+                    m.d.comb += self.overflow.eq(total[32])
+                    modify(Mux(total[32], Const((1 << 32) - 1, 32), total[:32]))
                 with m.Else():
                     insert()
             with m.Case(LevelOp.REMOVE):
@@ -147,14 +145,26 @@ class SideUpdate(wiring.Component):
                     with m.Elif(~left[32] & (left[:32] != 0)):
                         modify(left[:32])
                     with m.Else():
-                        m.d.comb += self.missing.eq(left[32])
-                        delete()
+                        m.d.comb += [self.missing.eq(left[32]), change.eq(_Change.DELETE)]
             with m.Case(LevelOp.SET):
                 with m.If(present):
                     with m.If(self.quantity != 0):
                         modify(self.quantity)
                     with m.Else():
-                        delete()
+                        m.d.comb += change.eq(_Change.DELETE)
                 with m.Elif(self.quantity != 0):
                     insert()
+
+        with m.Switch(change):
+            with m.Case(_Change.INSERT):
+                m.d.comb += self.after.count.eq(Mux(full, count, self.before.count + 1))
+                m.d.comb += [self.after.levels[i].eq(inserted(i)) for i in range(count)]
+            with m.Case(_Change.DELETE):
+                m.d.comb += self.after.count.eq(self.before.count - 1)
+                m.d.comb += [self.after.levels[i].eq(removed(i)) for i in range(count)]
+            with m.Case(_Change.MODIFY):
+                m.d.comb += self.after.count.eq(self.before.count)
+                m.d.comb += [self.after.levels[i].eq(modified(i)) for i in range(count)]
+            with m.Default():
+                m.d.comb += self.after.eq(self.before)
         return m
