@@ -323,7 +323,7 @@ def build_parser():
     from ..bitstreams import commands as board_commands
     bitstream = commands.add_parser(
         "bitstream", help="build a board's bitstream with the pip toolchain",
-        description="Build BOARD's bitstream (ecpix5, icebreaker, ulx3s) with YoWASP Yosys "
+        description="Build BOARD's bitstream (an unknown name gets the list) with YoWASP Yosys "
                     "and nextpnr; write it, manifest.json and report.txt to bitstreams/BOARD/. "
                     "Fails when the design does not fit or misses timing.")
     bitstream.add_argument("board", metavar="BOARD")
