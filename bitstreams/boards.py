@@ -108,7 +108,7 @@ BOARDS = {board.name: board for board in [
         title="Radiona ULX3S 85F (Lattice ECP5 LFE5U-85F, FT231X)",
         platform=ULX3S_85F_Platform,
         # 25 MHz × 6 / 5 = 30 MHz; 30 MHz / 3 Mbaud (the FT231X's fastest) = 10 cycles per bit.
-        # This speed grade 6 part reaches 40.9 MHz with this config: see bitstreams/README.md
+        # This speed grade 6 part reaches 39.7 MHz with this config: see bitstreams/README.md
         pll=ECP5PLL(25e6, clki_div=5, clkfb_div=6, clkop_div=20, clkop_cphase=19),
         baud=3_000_000,
         config=_ULX3S_CONFIG,
