@@ -113,6 +113,7 @@ def prove(component_factory, properties, *, mode="prove", depth=2, name=None):
         [files]
         top.il
         """))
+    _compile_solver()
     start = time.monotonic()
     log, returncode = _run_group([_tool("yowasp-sby"), "-f", "job.sby"], folder, _tool_env())
     seconds = time.monotonic() - start
@@ -213,7 +214,6 @@ def _tool_env():
             staged.replace(shim)   # atomic: parallel workers never see half a shim
     env = dict(os.environ)
     env["PATH"] = f"{shims}{os.pathsep}{env.get('PATH', '')}"
-    _compile_solver()
     return env
 
 
