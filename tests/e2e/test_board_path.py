@@ -4,7 +4,7 @@ serial code runs for real, byte for byte as it would on a board."""
 
 import pytest
 
-from tickforge.bitstreams.boards import board
+from tickforge.bitstreams.boards import BOARDS, board
 from tickforge.hdl.config import CoreConfig
 from tickforge.host.cli import main
 from tickforge.host.paths import BUNDLED_DATA, REPO
@@ -32,7 +32,21 @@ def test_serial_replay_with_uarts_in_the_loop_equals_the_golden_model(capsys):
                for line in out)
 
 
-@pytest.mark.parametrize("name", ["ulx3s", "ecpix5", "ulx3s-trading", "ecpix5-trading"])
+@pytest.mark.parametrize("name", sorted(BOARDS))
+def test_a_named_board_target_takes_the_boards_configuration(name):
+    assert target_config(f"board:{name}=/dev/ttyUSB1@115200", CoreConfig()) == board(name).config
+
+
+def _distinct_gateware():
+    """A board name for each distinct gateware the entries make (core configuration and link
+    options): the two trading builds differ only in their clocks."""
+    names = {}
+    for name in sorted(BOARDS):
+        names.setdefault((BOARDS[name].config, tuple(sorted(BOARDS[name].link.items()))), name)
+    return sorted(names.values())
+
+
+@pytest.mark.parametrize("name", _distinct_gateware())
 def test_a_named_board_runs_with_the_configuration_it_was_built_with(name, capsys):
     entry = board(name)
     trading_options = (["--config", str(REPO / "host" / "configs" / "amzn.toml")]
