@@ -15,6 +15,7 @@ from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
 from ..hdl.config import CoreConfig
+from ..hdl.layouts import LINK_MAX_PAYLOAD
 from .pll import ICE40PLL, ECP5PLL
 
 
@@ -55,6 +56,11 @@ class Board:
     @property
     def clock_hz(self):
         return self.pll.f_out_hz
+
+    @property
+    def max_payload(self):
+        """The largest frame payload the board's link takes: the host must send within it."""
+        return self.link.get("max_payload", LINK_MAX_PAYLOAD)
 
     @property
     def divisor(self):

