@@ -101,12 +101,16 @@ class OrderBook(wiring.Component):
         m.submodules.orders = orders = Memory(shape=set_layout, depth=cfg.order_sets, init=[])
         orders_w = orders.write_port()
         orders_r = orders.read_port(transparent_for=(orders_w,))
+        # With one slot a side is a register, read where it is: a registered read would copy it
+        # (the forwarding below makes both reads alike, see the pipeline notes above)
+        one_slot = cfg.symbols == 1
         sides_w, sides_r = [], []
         for side in Side:
             memory = Memory(shape=side_layout(cfg.tracked_levels), depth=cfg.symbols, init=[])
             m.submodules[f"{side.name.lower()}s"] = memory
             sides_w.append(memory.write_port())
-            sides_r.append(memory.read_port(transparent_for=(sides_w[-1],)))
+            sides_r.append(memory.read_port(domain="comb") if one_slot else
+                           memory.read_port(transparent_for=(sides_w[-1],)))
 
         # --- the match stage: the message whose order and side reads have returned -----------
         busy = Signal()                  # the match stage holds a message
@@ -148,7 +152,7 @@ class OrderBook(wiring.Component):
                                                incoming.body.order.ref))),
             orders_r.en.eq(start_read),
         ]
-        for port in sides_r:
+        for port in sides_r if not one_slot else ():
             if two_cycle:   # in the comparison cycle (see above)
                 m.d.comb += [port.addr.eq(slot), port.en.eq(busy & ~compared)]
             else:

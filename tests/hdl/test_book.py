@@ -165,6 +165,20 @@ def test_book_matches_model_on_random_messages(width, idle, backpressure, seed):
         assert counters[name] > 0, name
 
 
+@pytest.mark.parametrize("width", [8, 1])
+def test_one_slot_book_matches_model(width, seed):
+    """With one slot the sides are registers read in place, not RAMs (the iCEBreaker's book):
+    the same events, under back-pressure too."""
+    config = replace(SMALL, width=width, symbols=1)
+    messages = random_messages(random.Random(seed), config, 1500, locates=(7, 7, 7, 8))
+    expected, got, model = run_book(config, messages, idle=0.2, backpressure=0.4, seed=seed)
+    assert [untimed(event) for event in got] == expected
+    counters = model.counters  # the one slot really was subscribed, filled and overrun
+    for name in ("unsubscribed", "unknown_refs", "duplicate_refs", "table_full", "level_drops",
+                 "level_misses", "overexecutions", "config_errors"):
+        assert counters[name] > 0, name
+
+
 @pytest.mark.parametrize("width,match,interval,latency", [(8, 1, 1, 3), (1, 2, 3, 6)])
 def test_book_throughput_and_latency(width, match, interval, latency):
     """A message every cycle, each event 3 cycles after its message; at width 1 (a two-cycle
