@@ -102,7 +102,8 @@ BOARDS = {board.name: board for board in [
         # in 18 block RAMs the order table needs fewer logic cells than 2 in flip-flops
         config=CoreConfig(width=1, symbols=1, order_sets=512, order_ways=1,
                           tracked_levels=2, exported_levels=1, trading=False),
-        link=dict(rx_ring=512, tx_ring=256, max_payload=128, queue_frames=2, tx_frames=2),
+        link=dict(rx_ring=512, tx_ring=256, max_payload=128, queue_frames=2, tx_frames=2,
+                  counter_ram=True),
         leds={("led_g", 0): ("alive", "rx", "tx"), ("led_r", 0): ("error",)},
         reset_button=("button", 0),
         loader=("-b", "ice40_generic"),

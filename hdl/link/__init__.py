@@ -5,8 +5,9 @@ the pieces assembled: :mod:`.top`."""
 from .uart import UARTRx, UARTTx
 from .events import EventSerializer, event_sizes
 from .framing import Deframer, Framer, FrameSender
+from .counters import CounterBank
 from .top import Link, SerialLink, LinkedCore
 
 
 __all__ = ["UARTRx", "UARTTx", "EventSerializer", "event_sizes", "Deframer", "Framer",
-           "FrameSender", "Link", "SerialLink", "LinkedCore"]
+           "FrameSender", "CounterBank", "Link", "SerialLink", "LinkedCore"]

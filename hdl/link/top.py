@@ -10,6 +10,7 @@ from amaranth.lib.wiring import In, Out
 from ..config import CoreConfig
 from ..core import Core
 from ..layouts import LINK_MAX_PAYLOAD, LinkCounters, event_layout, input_beat_layout
+from .counters import CounterBank
 from .events import EventSerializer
 from .framing import Deframer, Framer, FrameSender
 from .uart import UARTRx, UARTTx
@@ -41,18 +42,23 @@ class Link(wiring.Component):
     the event frames the host has not acknowledged), ``max_payload``, ``queue_frames`` (good
     frames waiting to be played), ``tx_frames`` (event frames kept for the host: its window),
     ``flush_idle`` (cycles without an event before a partly filled frame is sent: the output
-    latency bound at low rates) and ``quiet_cycles`` (cycles without core activity after which
-    a barrier counts the core as done; must exceed the core's latency).
+    latency bound at low rates), ``quiet_cycles`` (cycles without core activity after which
+    a barrier counts the core as done; must exceed the core's latency) and ``counter_ram``
+    (keep the 32-bit counters for the control frames in block RAM, a
+    :class:`~tickforge.hdl.link.counters.CounterBank`, not in registers: for small parts).
     """
 
     def __init__(self, exported_levels, *, rx_ring=4096, tx_ring=4096,
                  max_payload=LINK_MAX_PAYLOAD, queue_frames=8, tx_frames=8, flush_idle=64,
-                 quiet_cycles=256):
+                 quiet_cycles=256, counter_ram=False):
         if not isinstance(quiet_cycles, int) or quiet_cycles <= flush_idle:
             raise ValueError(f"Link: quiet_cycles must exceed flush_idle ({flush_idle}), so a "
                              f"barrier finds the last frame flushed; not {quiet_cycles!r}")
         self.exported_levels = exported_levels
         self.quiet_cycles = quiet_cycles
+        if not isinstance(counter_ram, bool):
+            raise TypeError(f"Link: counter_ram must be True or False, not {counter_ram!r}")
+        self.counter_ram = counter_ram
         self.deframer = Deframer(ring_bytes=rx_ring, max_payload=max_payload,
                                  queue_frames=queue_frames)
         self.framer = Framer(exported_levels, ring_bytes=tx_ring, max_payload=max_payload,
@@ -85,7 +91,12 @@ class Link(wiring.Component):
         wiring.connect(m, event_bytes.r_stream, framer.events)
         wiring.connect(m, deframer.control, framer.control)
         wiring.connect(m, deframer.host, framer.host)
-        wiring.connect(m, framer.o, sender.i)
+        if self.counter_ram:
+            m.submodules.counter_bank = bank = CounterBank()
+            wiring.connect(m, framer.o, bank.i)
+            wiring.connect(m, bank.o, sender.i)
+        else:
+            wiring.connect(m, framer.o, sender.i)
         wiring.connect(m, sender.o, wiring.flipped(self.tx))
 
         quiet = Signal(range(self.quiet_cycles + 1))
@@ -120,8 +131,11 @@ class Link(wiring.Component):
             counters.resent.eq(framer.resent),
             counters.ring_bytes.eq(deframer.ring_bytes),
             counters.queue_frames.eq(deframer.queue_frames),
-            framer.counters.eq(counters),
         ]
+        if self.counter_ram:
+            m.d.comb += bank.live.eq(counters)   # the framer's snapshot input stays 0
+        else:
+            m.d.comb += framer.counters.eq(counters)
         return m
 
 

@@ -1,6 +1,7 @@
 """The link end to end: LinkTransport → (socket | pipes) → native simulation of LinkedCore (the
-gateware deframer, core, serializer, framer; with UARTs in the loop in one variant) → back,
-on a real-data slice, against the golden model. Two Verilator builds, shared by every test."""
+gateware deframer, core, serializer, framer; with UARTs in the loop in one variant, with the
+counters in block RAM in another) → back, on a real-data slice, against the golden model.
+Three Verilator builds, shared by every test."""
 
 import random
 import threading
@@ -23,6 +24,12 @@ LOBSTER = BUNDLED_DATA / "lobster" / "LOBSTER_SampleFile_AMZN_2012-06-21_5_lines
 def direct():
     """The link fed straight from the harness, a byte every second cycle."""
     return build_native(CONFIG)
+
+
+@pytest.fixture(scope="module")
+def direct_counter_ram():
+    """The same with the counters in block RAM (a :class:`CounterBank`), as on an iCEBreaker."""
+    return build_native(CONFIG, counter_ram=True)
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +95,9 @@ def report(stats):
           f", FPGA counters {counters}")
 
 
-def test_socket_link_gives_the_models_events(direct, seed):
+@pytest.mark.parametrize("build", ["direct", "direct_counter_ram"])
+def test_socket_link_gives_the_models_events(build, seed, request):
+    direct = request.getfixturevalue(build)
     data = units(300)
     with open_native(CONFIG, simulator=direct) as link:
         events = exchange(link, data, pieces=7, rng=random.Random(seed))
@@ -154,7 +163,10 @@ class FaultyPipe:
         self.pipe.close()
 
 
-def test_damage_on_the_way_in_is_never_applied_and_retransmission_repairs_it(direct, seed):
+@pytest.mark.parametrize("build", ["direct", "direct_counter_ram"])
+def test_damage_on_the_way_in_is_never_applied_and_retransmission_repairs_it(build, seed,
+                                                                             request):
+    direct = request.getfixturevalue(build)
     rng = random.Random(seed)
     data = units(200)
     with direct.serve(drain=2000) as server:
