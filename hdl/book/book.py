@@ -101,8 +101,8 @@ class OrderBook(wiring.Component):
         m.submodules.orders = orders = Memory(shape=set_layout, depth=cfg.order_sets, init=[])
         orders_w = orders.write_port()
         orders_r = orders.read_port(transparent_for=(orders_w,))
-        # With one slot a side is a register, read where it is: a registered read would copy it
-        # (the forwarding below makes both reads alike, see the pipeline notes above)
+        # With one slot a side is a register, read where it is: a registered read, or the
+        # update stage's copy of the side, would copy it (see the update stage)
         one_slot = cfg.symbols == 1
         sides_w, sides_r = [], []
         for side in Side:
@@ -286,11 +286,15 @@ class OrderBook(wiring.Component):
         m.d.comb += u_advance.eq(u_busy & u_computed & (o_free | ~u_emits))
         write_slot = Mux(u_clears, u_msg.body.code, u_slot)
         side_written = Mux(u_clears, 0, u_after)
+        if one_slot:   # the side holds still while its update runs: no copy of it
+            m.d.comb += u_before.eq(Mux(u_side == Side.BID, sides_r[0].data, sides_r[1].data))
         sides_before = []
         for side, write, read in zip(Side, sides_w, sides_r):
             writes = u_clears | (u_changes & (u_side == side))
             m.d.comb += [write.addr.eq(write_slot), write.data.eq(side_written),
                          write.en.eq(u_advance & writes)]
+            if one_slot:
+                continue
             # the match stage's read missed the write the update stage makes as both advance:
             # forward it, so a message a cycle still sees every earlier one
             forward = Signal(name=f"forward_{side.name.lower()}")
@@ -323,7 +327,8 @@ class OrderBook(wiring.Component):
                 m.d.sync += [
                     u_busy.eq(1), u_msg.eq(msg), u_slot.eq(slot), u_side.eq(op_side),
                     u_changes.eq(changes_levels), u_emits.eq(emits), u_flags.eq(flags),
-                    u_before.eq(Mux(op_side == Side.BID, sides_before[0], sides_before[1])),
+                    *([] if one_slot else
+                      [u_before.eq(Mux(op_side == Side.BID, sides_before[0], sides_before[1]))]),
                     u_update.op.eq(Mux(is_removal, LevelOp.REMOVE,
                                        Mux(kind == MessageKind.LEVEL, LevelOp.SET, LevelOp.ADD))),
                     u_update.price.eq(Mux(is_removal, hit.price, order.price)),
