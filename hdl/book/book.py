@@ -58,6 +58,11 @@ class OrderBook(wiring.Component):
     as it is read), or has not yet, and the match waits for it to write and takes the side
     forwarded.
 
+    A one-slot byte-wide book (the smallest parts') copies neither sides nor messages: its sides
+    are registers read in place, and it works on the parser's output, which holds still, taking
+    the message only as the match drops it or as its event is loaded. So it holds one message at
+    a time, which its parser, at 14 cycles or more a message, does not notice.
+
     For the kernels after it, a subscription leaves as CLEAR, a parameter write as CONFIG and a
     host fill as FILL (see the model).
 
@@ -104,6 +109,9 @@ class OrderBook(wiring.Component):
         # With one slot a side is a register, read where it is: a registered read, or the
         # update stage's copy of the side, would copy it (see the update stage)
         one_slot = cfg.symbols == 1
+        # A one-slot byte-wide book (the smallest parts') keeps no copy of the message either: it
+        # works on the parser's output, which holds still, and takes it as its event leaves
+        holds = one_slot and cfg.width == 1
         sides_w, sides_r = [], []
         for side in Side:
             memory = Memory(shape=side_layout(cfg.tracked_levels), depth=cfg.symbols, init=[])
@@ -114,7 +122,7 @@ class OrderBook(wiring.Component):
 
         # --- the match stage: the message whose order and side reads have returned -----------
         busy = Signal()                  # the match stage holds a message
-        msg = Signal(ParsedMessage)
+        msg = incoming if holds else Signal(ParsedMessage)
         slot = Signal(8)
         second_pass = Signal()           # a replace adding its new order
         carried_flags = Signal(BookFlags)
@@ -138,11 +146,13 @@ class OrderBook(wiring.Component):
                          u_computed.eq(u_compared & ~u_advance)]
         else:
             m.d.comb += [compared.eq(1), u_computed.eq(1)]
+        held = Signal()                  # (holds) a message is in the book, not yet taken
+        release = Signal()               # (holds) ... and is taken this cycle
         m.d.comb += [
             advance.eq(busy & compared & (~u_busy | u_advance)),
-            self.i.ready.eq(~busy | (advance & ~first_pass_of_replace)),
+            self.i.ready.eq(release if holds else ~busy | (advance & ~first_pass_of_replace)),
         ]
-        accept = self.i.valid & self.i.ready
+        accept = self.i.valid & (~held if holds else self.i.ready)   # the message enters
         is_book_kind = Cat(incoming.kind == kind for kind in _BOOK_KINDS).any()
 
         # --- RAM reads: for the accepted message, or for the new order of a replace -----------
@@ -244,7 +254,7 @@ class OrderBook(wiring.Component):
         ]
 
         # --- the update stage: the side's levels, the side write and the event ------------------
-        u_msg = Signal(ParsedMessage)
+        u_msg = incoming if holds else Signal(ParsedMessage)
         u_slot = Signal(8)
         u_side = Signal(Side)
         u_changes = Signal()             # the side changes (else it is only reported)
@@ -325,7 +335,8 @@ class OrderBook(wiring.Component):
                 m.d.sync += counters.unknown_refs.eq(counters.unknown_refs + 1)
             with m.Else():
                 m.d.sync += [
-                    u_busy.eq(1), u_msg.eq(msg), u_slot.eq(slot), u_side.eq(op_side),
+                    u_busy.eq(1), *([] if holds else [u_msg.eq(msg)]), u_slot.eq(slot),
+                    u_side.eq(op_side),
                     u_changes.eq(changes_levels), u_emits.eq(emits), u_flags.eq(flags),
                     *([] if one_slot else
                       [u_before.eq(Mux(op_side == Side.BID, sides_before[0], sides_before[1]))]),
@@ -341,7 +352,8 @@ class OrderBook(wiring.Component):
                                  carried_side.eq(hit.side)]
 
         with m.If(accept):
-            m.d.sync += [msg.eq(incoming), slot.eq(incoming_slot), second_pass.eq(0),
+            m.d.sync += [*([] if holds else [msg.eq(incoming)]), slot.eq(incoming_slot),
+                         second_pass.eq(0),
                          carried_flags.eq(0), busy.eq(1),
                          unsubscribed.eq(is_book_kind & ~slot_hit.any()), bad_slot.eq(0)]
             with m.If(incoming.kind == MessageKind.SUBSCRIBE):
@@ -354,6 +366,15 @@ class OrderBook(wiring.Component):
                             m.d.sync += [slot_locate[s].eq(incoming.locate), slot_valid[s].eq(1)]
                         with m.Elif(slot_hit[s]):
                             m.d.sync += slot_valid[s].eq(0)
+
+        if holds:   # taken once it leaves: dropped by the match, or its (last) update is done
+            dropped = unsubscribed | bad_slot | (is_removal & ~found)
+            removal_of_replace = (u_kind == MessageKind.REPLACE) & ~u_emits   # its add follows
+            m.d.comb += release.eq((advance & dropped) | (u_advance & ~removal_of_replace))
+            with m.If(accept):
+                m.d.sync += held.eq(1)
+            with m.If(release):
+                m.d.sync += held.eq(0)
 
         # --- the event ------------------------------------------------------------------------------
         event = self.o.payload
