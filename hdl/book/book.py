@@ -292,7 +292,14 @@ class OrderBook(wiring.Component):
         # event, which its three-cycle update never misses, and no path from ``o.ready`` into the
         # book (the ready chain from the link into the side and order RAMs' enables was the
         # boards' longest path).
-        o_free = ~self.o.valid if two_cycle else ~self.o.valid | self.o.ready
+        # Holding, the book offers its event straight from its registers and the held message,
+        # and its update completes the cycle after the event is taken: no copy of the event,
+        # and still no path from ``o.ready`` into the book.
+        taken = Signal()                 # (holds) the event was taken last cycle
+        if holds:
+            o_free = taken
+        else:
+            o_free = ~self.o.valid if two_cycle else ~self.o.valid | self.o.ready
         m.d.comb += u_advance.eq(u_busy & u_computed & (o_free | ~u_emits))
         write_slot = Mux(u_clears, u_msg.body.code, u_slot)
         side_written = Mux(u_clears, 0, u_after)
@@ -378,55 +385,67 @@ class OrderBook(wiring.Component):
 
         # --- the event ------------------------------------------------------------------------------
         event = self.o.payload
-        with m.If(u_advance & u_emits):
-            m.d.sync += [self.o.valid.eq(1), event.eq(0), event.seq.eq(u_msg.seq),
-                         event.t_in.eq(u_msg.t_in), event.t_out.eq(self.now + 1),
-                         event.timestamp.eq(u_msg.timestamp)]
+
+        def load_event(load, t_out):
+            load += [event.eq(0), event.seq.eq(u_msg.seq), event.t_in.eq(u_msg.t_in),
+                     event.t_out.eq(t_out), event.timestamp.eq(u_msg.timestamp)]
             with m.Switch(u_kind):
                 with m.Case(MessageKind.SUBSCRIBE):
-                    m.d.sync += [event.kind.eq(EventKind.CLEAR),
-                                 event.body.slot.eq(u_msg.body.code)]
+                    load += [event.kind.eq(EventKind.CLEAR),
+                             event.body.slot.eq(u_msg.body.code)]
                 with m.Case(MessageKind.CONFIG):
-                    m.d.sync += [event.kind.eq(EventKind.CONFIG),
-                                 event.body.config.eq(u_msg.body.config)]
+                    load += [event.kind.eq(EventKind.CONFIG),
+                             event.body.config.eq(u_msg.body.config)]
                 with m.Case(MessageKind.FILL):
                     fill = event.body.fill
-                    m.d.sync += [event.kind.eq(EventKind.FILL), fill.slot.eq(u_slot),
-                                 fill.side.eq(u_order.side), fill.price.eq(u_order.price),
-                                 fill.qty.eq(u_order.shares), fill.source.eq(FillSource.HOST)]
+                    load += [event.kind.eq(EventKind.FILL), fill.slot.eq(u_slot),
+                             fill.side.eq(u_order.side), fill.price.eq(u_order.price),
+                             fill.qty.eq(u_order.shares), fill.source.eq(FillSource.HOST)]
                 with m.Case(MessageKind.TRADE):
                     trade = event.body.trade
-                    m.d.sync += [event.kind.eq(EventKind.TRADE), trade.slot.eq(u_slot),
-                                 trade.side.eq(u_order.side), trade.price.eq(u_order.price),
-                                 trade.quantity.eq(u_order.shares)]
+                    load += [event.kind.eq(EventKind.TRADE), trade.slot.eq(u_slot),
+                             trade.side.eq(u_order.side), trade.price.eq(u_order.price),
+                             trade.quantity.eq(u_order.shares)]
                 with m.Case(MessageKind.DIRECTORY):
                     directory = event.body.directory
-                    m.d.sync += [event.kind.eq(EventKind.DIRECTORY),
-                                 directory.locate.eq(u_msg.locate),
-                                 directory.stock.eq(u_msg.body.directory.stock),
-                                 directory.round_lot_size.eq(
-                                     u_msg.body.directory.round_lot_size)]
+                    load += [event.kind.eq(EventKind.DIRECTORY),
+                             directory.locate.eq(u_msg.locate),
+                             directory.stock.eq(u_msg.body.directory.stock),
+                             directory.round_lot_size.eq(
+                                 u_msg.body.directory.round_lot_size)]
                 with m.Case(MessageKind.SYSTEM):
-                    m.d.sync += [event.kind.eq(EventKind.SYSTEM),
-                                 event.body.system.code.eq(u_msg.body.code)]
+                    load += [event.kind.eq(EventKind.SYSTEM),
+                             event.body.system.code.eq(u_msg.body.code)]
                 with m.Case(MessageKind.STATUS):
                     status = event.body.status
-                    m.d.sync += [event.kind.eq(EventKind.STATUS),
-                                 status.tag.eq(u_msg.body.status.tag),
-                                 status.parser.eq(u_msg.body.status.parser),
-                                 status.book.eq(counters)]
+                    load += [event.kind.eq(EventKind.STATUS),
+                             status.tag.eq(u_msg.body.status.tag),
+                             status.parser.eq(u_msg.body.status.parser),
+                             status.book.eq(counters)]
                 with m.Default():
                     book = event.body.book
-                    m.d.sync += [event.kind.eq(EventKind.BOOK), book.slot.eq(u_slot),
-                                 book.side.eq(u_side), book.cause.eq(u_kind),
-                                 book.flags.eq(u_all_flags), book.depth.eq(side_after.count)]
+                    load += [event.kind.eq(EventKind.BOOK), book.slot.eq(u_slot),
+                             book.side.eq(u_side), book.cause.eq(u_kind),
+                             book.flags.eq(u_all_flags), book.depth.eq(side_after.count)]
                     with m.If(u_kind == MessageKind.EXECUTE):
-                        m.d.sync += [book.trade_price.eq(u_trade.price),
-                                     book.trade_qty.eq(u_trade.quantity)]
+                        load += [book.trade_price.eq(u_trade.price),
+                                 book.trade_qty.eq(u_trade.quantity)]
                     for level in range(cfg.exported_levels):
-                        m.d.sync += book.levels[level].eq(side_after.levels[level])
-        with m.Elif(self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
+                        load += book.levels[level].eq(side_after.levels[level])
+
+        if holds:
+            t_out = Signal(32)           # the cycle the event is first offered
+            with m.If(~u_computed):
+                m.d.sync += t_out.eq(self.now + 1)
+            m.d.comb += self.o.valid.eq(u_busy & u_computed & u_emits & ~taken)
+            m.d.sync += taken.eq(self.o.valid & self.o.ready)
+            load_event(m.d.comb, t_out)
+        else:
+            with m.If(u_advance & u_emits):
+                m.d.sync += self.o.valid.eq(1)
+                load_event(m.d.sync, self.now + 1)
+            with m.Elif(self.o.ready):
+                m.d.sync += self.o.valid.eq(0)
 
         return m
 
