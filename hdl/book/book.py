@@ -276,14 +276,23 @@ class OrderBook(wiring.Component):
         updated = m.d.sync if two_cycle else m.d.comb
         u_after = Signal(side_layout(cfg.tracked_levels))
         level_flags = Signal(BookFlags)
-        updated += [
+        results = [
             u_after.eq(update.after),
             level_flags.level_dropped.eq(u_changes & update.dropped),
             level_flags.level_missing.eq(u_changes & update.missing),
             level_flags.qty_overflow.eq(u_changes & update.overflow),
         ]
+        # Holding, the side is written as its update is computed, not copied until the update
+        # completes: the side register shows the result, and the flags are kept from then.
+        writing = Signal()               # (holds) the side is written this cycle
+        if holds:
+            m.d.comb += writing.eq(u_compared & ~u_computed)
+            with m.If(writing):
+                updated += results
+        else:
+            updated += results
         side_after = Signal(side_layout(cfg.tracked_levels))
-        m.d.comb += side_after.eq(Mux(u_changes, u_after, u_before))
+        m.d.comb += side_after.eq(u_before if holds else Mux(u_changes, u_after, u_before))
         u_all_flags = Signal(BookFlags)
         m.d.comb += u_all_flags.eq(Value.cast(u_flags) | Value.cast(level_flags) |
                                    Mux(u_second_pass, level_flags_carry, 0))
@@ -302,14 +311,14 @@ class OrderBook(wiring.Component):
             o_free = ~self.o.valid if two_cycle else ~self.o.valid | self.o.ready
         m.d.comb += u_advance.eq(u_busy & u_computed & (o_free | ~u_emits))
         write_slot = Mux(u_clears, u_msg.body.code, u_slot)
-        side_written = Mux(u_clears, 0, u_after)
+        side_written = Mux(u_clears, 0, update.after if holds else u_after)
         if one_slot:   # the side holds still while its update runs: no copy of it
             m.d.comb += u_before.eq(Mux(u_side == Side.BID, sides_r[0].data, sides_r[1].data))
         sides_before = []
         for side, write, read in zip(Side, sides_w, sides_r):
             writes = u_clears | (u_changes & (u_side == side))
             m.d.comb += [write.addr.eq(write_slot), write.data.eq(side_written),
-                         write.en.eq(u_advance & writes)]
+                         write.en.eq((writing if holds else u_advance) & writes)]
             if one_slot:
                 continue
             # the match stage's read missed the write the update stage makes as both advance:
