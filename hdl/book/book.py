@@ -58,10 +58,12 @@ class OrderBook(wiring.Component):
     as it is read), or has not yet, and the match waits for it to write and takes the side
     forwarded.
 
-    A one-slot byte-wide book (the smallest parts') copies neither sides nor messages: its sides
-    are registers read in place, and it works on the parser's output, which holds still, taking
-    the message only as the match drops it or as its event is loaded. So it holds one message at
-    a time, which its parser, at 14 cycles or more a message, does not notice.
+    A one-slot byte-wide book (the smallest parts') "holds": it copies neither sides, messages nor
+    events. Its sides are registers, read and written in place (a side as its update is
+    computed); it works on the parser's output, which holds still; it offers its event straight
+    from its registers and that message; and it takes the message only as the match drops it or
+    the cycle after its event is taken. So it holds one message at a time, for a few cycles,
+    which its parser, at 14 cycles or more a message, does not notice.
 
     For the kernels after it, a subscription leaves as CLEAR, a parameter write as CONFIG and a
     host fill as FILL (see the model).
