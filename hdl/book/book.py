@@ -279,7 +279,7 @@ class OrderBook(wiring.Component):
         u_after = Signal(side_layout(cfg.tracked_levels))
         level_flags = Signal(BookFlags)
         results = [
-            u_after.eq(update.after),
+            *([] if holds else [u_after.eq(update.after)]),   # holding, the side is the copy
             level_flags.level_dropped.eq(u_changes & update.dropped),
             level_flags.level_missing.eq(u_changes & update.missing),
             level_flags.qty_overflow.eq(u_changes & update.overflow),
