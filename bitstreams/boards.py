@@ -98,13 +98,13 @@ BOARDS = {board.name: board for board in [
         # 12 MHz × 64 / 16 = 48 MHz; 48 MHz / 3 Mbaud = 16 cycles per bit
         pll=ICE40PLL(12e6, divr=0, divf=63, divq=4, filter_range=1),
         baud=3_000_000,
-        # one symbol (the small-part book), and still 1.4 times the FPGA: see
+        # one symbol (the small-part book), and still 1.3 times the FPGA: see
         # bitstreams/README.md. 512 orders, not 2: in 18 block RAMs the order table needs fewer
         # logic cells than 2 in flip-flops
         config=CoreConfig(width=1, symbols=1, order_sets=512, order_ways=1,
                           tracked_levels=2, exported_levels=1, trading=False),
         link=dict(rx_ring=512, tx_ring=256, max_payload=128, queue_frames=2, tx_frames=2,
-                  counter_ram=True),
+                  counter_ram=True, collision_free=True),
         leds={("led_g", 0): ("alive", "rx", "tx"), ("led_r", 0): ("error",)},
         reset_button=("button", 0),
         loader=("-b", "ice40_generic"),

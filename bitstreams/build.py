@@ -23,6 +23,7 @@ from importlib import metadata
 from pathlib import Path
 
 from ..hdl.link.top import Link
+from ..hdl.ram import COLLISION_FREE
 from .boards import Board, board as board_named
 from .top import BoardTop
 
@@ -112,11 +113,24 @@ def elaborate(name):
                                   **_overrides(entry))
 
 
+_ICE40_AFTER_READ = "\n".join([
+    "chformal -remove",   # the simulation's assertions
+    "proc",               # (what synth_ice40 begins with): memories are collected from cells
+    # a CollisionFreeMemory's reads never meet a write to their address (tickforge.hdl.ram): say
+    # that the result of one is undefined, so its block RAM needs no guard logic (it has one
+    # read and one write port: the mask is one bit)
+    f"memory_collect a:{COLLISION_FREE}",
+    f"setparam -set RD_COLLISION_X_MASK 1'1 t:$mem_v2 a:{COLLISION_FREE} %i",
+])
+"""Yosys commands between reading the netlist and ``synth_ice40``."""
+
+
 def _overrides(entry):
     # --timing-allow-fail: nextpnr finishes and reports Fmax; this module decides
     options = dict(nextpnr_opts=f"--seed {SEED} --report report.json --timing-allow-fail")
     if entry.extension == "bin":   # iCE40: multiplies into the UltraPlus DSP blocks
         options["synth_opts"] = "-dsp"
+        options["script_after_read"] = _ICE40_AFTER_READ
     else:   # ECP5: router2 routes the 128 block RAMs of the 85F boards' order table in 2-5 min,
         # where router1 took 12.6 min on the ULX3S and did not finish on the ECPIX-5
         options["nextpnr_opts"] += " --router router2 --tmg-ripup"

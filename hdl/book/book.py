@@ -8,6 +8,7 @@ from amaranth.lib.wiring import In, Out
 from ..config import CoreConfig
 from ..layouts import (ParsedMessage, MessageKind, Side, EventKind, BookCounters, BookFlags,
                        FillSource, event_layout)
+from ..ram import CollisionFreeMemory
 from .levels import LevelOp, SideUpdate, side_layout
 
 
@@ -104,16 +105,21 @@ class OrderBook(wiring.Component):
                 m.d.comb += incoming_slot.eq(s)
 
         # --- memories -------------------------------------------------------------------------
-        set_layout = data.ArrayLayout(OrderEntry, cfg.order_ways)
-        m.submodules.orders = orders = Memory(shape=set_layout, depth=cfg.order_sets, init=[])
-        orders_w = orders.write_port()
-        orders_r = orders.read_port(transparent_for=(orders_w,))
         # With one slot a side is a register, read where it is: a registered read, or the
         # update stage's copy of the side, would copy it (see the update stage)
         one_slot = cfg.symbols == 1
         # A one-slot byte-wide book (the smallest parts') keeps no copy of the message either: it
-        # works on the parser's output, which holds still, and takes it as its event leaves
+        # works on the parser's output, which holds still, and takes it as its event leaves.
+        # Taking one message at a time, it never reads the order table as it writes it (a
+        # replace reads its new order's set the cycle after writing the old one's), so the
+        # table is a CollisionFreeMemory (:mod:`tickforge.hdl.ram`), where a pipelined book needs
+        # a transparent read
         holds = one_slot and cfg.width == 1
+        set_layout = data.ArrayLayout(OrderEntry, cfg.order_ways)
+        memory = CollisionFreeMemory if holds else Memory
+        m.submodules.orders = orders = memory(shape=set_layout, depth=cfg.order_sets, init=[])
+        orders_w = orders.write_port()
+        orders_r = orders.read_port(transparent_for=() if holds else (orders_w,))
         sides_w, sides_r = [], []
         for side in Side:
             memory = Memory(shape=side_layout(cfg.tracked_levels), depth=cfg.symbols, init=[])
@@ -135,6 +141,7 @@ class OrderBook(wiring.Component):
         order = msg.body.order
         first_pass_of_replace = busy & ~refused & (msg.kind == MessageKind.REPLACE) & ~second_pass
 
+        reread = Signal()                # (holds) a replace's new order's set is read
         two_cycle = cfg.width == 1       # stages take two cycles or more (see above)
         counters = Signal(BookCounters)
         compared = Signal()              # the match stage's comparisons are ready
@@ -144,7 +151,8 @@ class OrderBook(wiring.Component):
         u_advance = Signal()             # ... and completes it this cycle
         if two_cycle:
             u_compared = Signal()        # ... its side update's comparisons are registered
-            m.d.sync += [compared.eq(busy & ~advance), u_compared.eq(u_busy & ~u_advance),
+            m.d.sync += [compared.eq(busy & ~advance & ~reread if holds else busy & ~advance),
+                         u_compared.eq(u_busy & ~u_advance),
                          u_computed.eq(u_compared & ~u_advance)]
         else:
             m.d.comb += [compared.eq(1), u_computed.eq(1)]
@@ -158,12 +166,16 @@ class OrderBook(wiring.Component):
         is_book_kind = Cat(incoming.kind == kind for kind in _BOOK_KINDS).any()
 
         # --- RAM reads: for the accepted message, or for the new order of a replace -----------
-        start_read = accept | (first_pass_of_replace & advance)
-        m.d.comb += [
-            orders_r.addr.eq(cfg.order_set(Mux(first_pass_of_replace, order.new_ref,
-                                               incoming.body.order.ref))),
-            orders_r.en.eq(start_read),
-        ]
+        lookup_ref = Mux(second_pass, order.new_ref, order.ref)
+        if holds:   # the new order's set is read the cycle after the old one's is written
+            m.d.sync += reread.eq(first_pass_of_replace & advance)
+            start_read = accept | reread
+            m.d.comb += orders_r.addr.eq(cfg.order_set(lookup_ref))
+        else:
+            start_read = accept | (first_pass_of_replace & advance)
+            m.d.comb += orders_r.addr.eq(cfg.order_set(Mux(first_pass_of_replace, order.new_ref,
+                                                           incoming.body.order.ref)))
+        m.d.comb += orders_r.en.eq(start_read)
         for port in sides_r if not one_slot else ():
             if two_cycle:   # in the comparison cycle (see above)
                 m.d.comb += [port.addr.eq(slot), port.en.eq(busy & ~compared)]
@@ -174,7 +186,6 @@ class OrderBook(wiring.Component):
         # --- match: find the order in its set ---------------------------------------------------
         ways = cfg.order_ways
         entries = orders_r.data
-        lookup_ref = Mux(second_pass, order.new_ref, order.ref)
         compare = m.d.sync if two_cycle else m.d.comb
         same_ref = Signal(ways)   # a live order with this reference, on any slot
         owned = Signal(ways)      # ... on this message's slot

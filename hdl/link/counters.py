@@ -10,10 +10,10 @@ that copy into each control frame's payload, so synthesis keeps two bits of each
 
 from amaranth.hdl import Module, Signal, Mux
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..layouts import FrameKind, LinkCounters
+from ..ram import CollisionFreeMemory
 from .framing import FrameByte, HEADER_BYTES, SYNC_BYTES, COUNTER_BYTES
 
 
@@ -76,8 +76,10 @@ class CounterBank(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         fields = len(_FIELDS)
-        m.submodules.counts = counts = Memory(shape=32, depth=fields, init=[])
-        m.submodules.snapshot = snapshot = Memory(shape=32, depth=fields, init=[])
+        # both collision-free: the scanner writes the field it read the cycle before, and the
+        # snapshot is not read where it is being written
+        m.submodules.counts = counts = CollisionFreeMemory(shape=32, depth=fields, init=[])
+        m.submodules.snapshot = snapshot = CollisionFreeMemory(shape=32, depth=fields, init=[])
         counts_w, counts_r = counts.write_port(), counts.read_port()
         snapshot_w, snapshot_r = snapshot.write_port(), snapshot.read_port()
 
@@ -127,7 +129,9 @@ class CounterBank(wiring.Component):
         starts = wanted & primed & (folding == 0)
         in_round = taking | starts
         ends = in_round & primed & (folding == fields - 1)
-        m.d.comb += [snapshot_w.data.eq(value), snapshot_w.en.eq(in_round & primed)]
+        m.d.comb += [snapshot_w.data.eq(value), snapshot_w.en.eq(in_round & primed),
+                     # the payload waits for the round, so a read skipped here is read again
+                     snapshot_r.en.eq(~snapshot_w.en | (snapshot_r.addr != snapshot_w.addr))]
         with m.If(starts):
             m.d.sync += [wanted.eq(0), taking.eq(1)]
         with m.If(ends):

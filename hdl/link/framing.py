@@ -57,6 +57,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..layouts import (LINK_SYNC, LINK_MAX_PAYLOAD, FrameKind, FrameHeader, FrameTrailer,
                        LinkCounters, input_beat_layout)
+from ..ram import CollisionFreeMemory
 from .events import event_byte_layout
 
 
@@ -145,14 +146,19 @@ class Deframer(wiring.Component):
     input in bursts of a byte per cycle is absorbed by the ring, and one byte every second
     cycle is sustained, the player having the read port whenever the parser does not.
     Back-pressure on ``o`` stops the player; frames wait in the ring, and ACKs wait with them.
+
+    ``collision_free``: the ring is read only where the parser or the player reads, never where
+    a byte is being written, so it is a :class:`~tickforge.hdl.ram.CollisionFreeMemory`.
     """
 
-    def __init__(self, *, ring_bytes=4096, max_payload=LINK_MAX_PAYLOAD, queue_frames=8):
+    def __init__(self, *, ring_bytes=4096, max_payload=LINK_MAX_PAYLOAD, queue_frames=8,
+                 collision_free=False):
         # two whole frames: one arriving while one waits, so a host window of one frame streams
         _check_sizes("Deframer", ring_bytes, max_payload, 2 * frame_bytes(max_payload),
                      "two whole frames")
         if not isinstance(queue_frames, int) or not 1 <= queue_frames <= 255:
             raise ValueError(f"Deframer: queue_frames must be 1..255, not {queue_frames!r}")
+        self.collision_free = collision_free
         self.ring_bytes = ring_bytes
         self.max_payload = max_payload
         self.queue_frames = queue_frames
@@ -179,7 +185,8 @@ class Deframer(wiring.Component):
         position = unsigned(ring_bits + 1)   # ring positions carry a wrap bit
         length_shape = unsigned(self.max_payload.bit_length())
 
-        m.submodules.ring = ring = Memory(shape=8, depth=self.ring_bytes, init=[])
+        memory = CollisionFreeMemory if self.collision_free else Memory
+        m.submodules.ring = ring = memory(shape=8, depth=self.ring_bytes, init=[])
         write = ring.write_port()
         read = ring.read_port()
 
@@ -346,6 +353,8 @@ class Deframer(wiring.Component):
         ack = Signal()
 
         m.d.sync += [play_byte_valid.eq(play_issue), play_byte_first.eq(play_first)]
+        if self.collision_free:   # read only what is played or parsed: bytes already written
+            m.d.comb += read.en.eq(parse_issue | play_issue)
         m.d.comb += [
             read.addr.eq(Mux(parse_issue, parse_at, play_at)),
             out.w_en.eq(play_byte_valid),
@@ -421,10 +430,14 @@ class Framer(wiring.Component):
     cycle on ``o`` (a frame adds 5 header bytes here and 6 in the sender). Back-pressure on
     ``o``, or a host that does not acknowledge, fills the ring or the table; then ``events``
     waits, counting ``event_stalls``, and the core with it: no event is ever dropped.
+
+    ``collision_free``: the ring is read only in a data frame's payload, a closed frame, never
+    where an event byte is being written, so it is a
+    :class:`~tickforge.hdl.ram.CollisionFreeMemory`.
     """
 
     def __init__(self, exported_levels, *, ring_bytes=4096, max_payload=LINK_MAX_PAYLOAD,
-                 flush_idle=64, frames=8):
+                 flush_idle=64, frames=8, collision_free=False):
         # two payloads: one being filled while one is sent
         _check_sizes("Framer", ring_bytes, max_payload, 2 * max_payload, "two payloads")
         if not isinstance(flush_idle, int) or flush_idle < 1:
@@ -437,6 +450,7 @@ class Framer(wiring.Component):
         self.max_payload = max_payload
         self.flush_idle = flush_idle
         self.frames = frames
+        self.collision_free = collision_free
         super().__init__({
             "events":       In(stream.Signature(event_byte_layout(exported_levels))),
             "control":      In(ControlRequest),
@@ -459,7 +473,8 @@ class Framer(wiring.Component):
         position = unsigned(ring_bits + 1)
         length_shape = unsigned(self.max_payload.bit_length())
 
-        m.submodules.ring = ring = Memory(shape=8, depth=self.ring_bytes, init=[])
+        memory = CollisionFreeMemory if self.collision_free else Memory
+        m.submodules.ring = ring = memory(shape=8, depth=self.ring_bytes, init=[])
         write = ring.write_port()
         read = ring.read_port()
 
@@ -528,11 +543,12 @@ class Framer(wiring.Component):
         stage_byte = Signal(8)
         stage_last = Signal()
         advance = ~self.o.valid | self.o.ready
+        reads = Signal()               # a data frame's payload byte is read
         m.d.comb += [
             self.o.valid.eq(stage_valid),
             self.o.payload.data.eq(Mux(stage_from_ring, read.data, stage_byte)),
             self.o.payload.last.eq(stage_last),
-            read.en.eq(advance),
+            read.en.eq(reads if self.collision_free else advance),
         ]
 
         emit = Signal()                # a body byte is ready to enter the stage
@@ -577,7 +593,8 @@ class Framer(wiring.Component):
                 last = index == payload_length - 1
                 m.d.comb += [emit.eq(1), emit_last.eq(last), emit_from_ring.eq(is_data),
                              emit_byte.eq(Value.cast(snapshot).word_select(index, 8)),
-                             read.addr.eq(frame_start + index)]
+                             read.addr.eq(frame_start + index),
+                             *([reads.eq(advance & is_data)] if self.collision_free else [])]
                 with m.If(advance):
                     m.d.sync += index.eq(index + 1)
                     with m.If(last):

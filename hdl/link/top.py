@@ -43,26 +43,31 @@ class Link(wiring.Component):
     frames waiting to be played), ``tx_frames`` (event frames kept for the host: its window),
     ``flush_idle`` (cycles without an event before a partly filled frame is sent: the output
     latency bound at low rates), ``quiet_cycles`` (cycles without core activity after which
-    a barrier counts the core as done; must exceed the core's latency) and ``counter_ram``
+    a barrier counts the core as done; must exceed the core's latency), ``counter_ram``
     (keep the 32-bit counters for the control frames in block RAM, a
-    :class:`~tickforge.hdl.link.counters.CounterBank`, not in registers: for small parts).
+    :class:`~tickforge.hdl.link.counters.CounterBank`, not in registers: for small parts) and
+    ``collision_free`` (both rings are a
+    :class:`~tickforge.hdl.ram.CollisionFreeMemory`, which an iCE40 build maps without guard
+    logic).
     """
 
     def __init__(self, exported_levels, *, rx_ring=4096, tx_ring=4096,
                  max_payload=LINK_MAX_PAYLOAD, queue_frames=8, tx_frames=8, flush_idle=64,
-                 quiet_cycles=256, counter_ram=False):
+                 quiet_cycles=256, counter_ram=False, collision_free=False):
         if not isinstance(quiet_cycles, int) or quiet_cycles <= flush_idle:
             raise ValueError(f"Link: quiet_cycles must exceed flush_idle ({flush_idle}), so a "
                              f"barrier finds the last frame flushed; not {quiet_cycles!r}")
         self.exported_levels = exported_levels
         self.quiet_cycles = quiet_cycles
-        if not isinstance(counter_ram, bool):
-            raise TypeError(f"Link: counter_ram must be True or False, not {counter_ram!r}")
+        for option, value in (("counter_ram", counter_ram), ("collision_free", collision_free)):
+            if not isinstance(value, bool):
+                raise TypeError(f"Link: {option} must be True or False, not {value!r}")
         self.counter_ram = counter_ram
         self.deframer = Deframer(ring_bytes=rx_ring, max_payload=max_payload,
-                                 queue_frames=queue_frames)
+                                 queue_frames=queue_frames, collision_free=collision_free)
         self.framer = Framer(exported_levels, ring_bytes=tx_ring, max_payload=max_payload,
-                             flush_idle=flush_idle, frames=tx_frames)
+                             flush_idle=flush_idle, frames=tx_frames,
+                             collision_free=collision_free)
         super().__init__({
             "rx":         In(stream.Signature(unsigned(8))),
             "tx":         Out(stream.Signature(unsigned(8))),

@@ -38,12 +38,14 @@ COUNTERS = ("frames", "crc_errors", "header_errors", "out_of_order", "skipped_by
 
 
 def run(stream, *, rng, gap=2.0, pause=None, backpressure=0.0, stall=None, ring=RING,
-        queue_frames=8, drained=lambda cycle: True, tail=400):
+        queue_frames=8, drained=lambda cycle: True, tail=400, collision_free=False):
     """Feed ``stream`` one byte per ``gap`` cycles on average (1: every cycle), waiting
     ``pause(position)`` cycles before the byte at ``position`` if given; hold ``o`` randomly
     (``backpressure``) and on the cycles ``stall(cycle)`` says; return the payloads played, the
-    control requests seen and the counters at the end."""
-    dut = Deframer(ring_bytes=ring, max_payload=MAX_PAYLOAD, queue_frames=queue_frames)
+    control requests seen and the counters at the end. ``collision_free`` builds the ring
+    that asserts it is never read where it is written (the simulator raises if it is)."""
+    dut = Deframer(ring_bytes=ring, max_payload=MAX_PAYLOAD, queue_frames=queue_frames,
+                   collision_free=collision_free)
     played, controls, counters = [], [], {}
 
     idles = []
@@ -117,14 +119,17 @@ def test_good_frames_back_to_back_play_in_order_and_are_acked(seed):
     assert controls[-1][2] == 23, "the last ACK covers the last frame"
 
 
-def test_frames_at_one_byte_per_cycle_between_pauses(seed):
+@pytest.mark.parametrize("collision_free", [False, True])
+def test_frames_at_one_byte_per_cycle_between_pauses(seed, collision_free):
     rng = random.Random(seed)
     stream = b"".join(frames(rng, 6, sizes=(MAX_PAYLOAD,)))
     frame = len(stream) // 6
-    check(stream, rng, gap=1, pause=lambda position: 300 if position % frame == 0 else 0)
+    check(stream, rng, gap=1, pause=lambda position: 300 if position % frame == 0 else 0,
+          collision_free=collision_free)
 
 
-def test_garbage_damage_gaps_and_bad_headers_are_dropped_and_nacked(seed):
+@pytest.mark.parametrize("collision_free", [False, True])
+def test_garbage_damage_gaps_and_bad_headers_are_dropped_and_nacked(seed, collision_free):
     rng = random.Random(seed)
     good = frames(rng, 30)
     pieces = []
@@ -148,7 +153,7 @@ def test_garbage_damage_gaps_and_bad_headers_are_dropped_and_nacked(seed):
         pieces.append(frame)
         seq += 1
     stream = b"".join(pieces)
-    controls, counters = check(stream, rng, gap=2.5)
+    controls, counters = check(stream, rng, gap=2.5, collision_free=collision_free)
     assert counters["frames"] == 30
     assert counters["crc_errors"] and counters["out_of_order"] and counters["header_errors"]
     assert any(kind == "NACK" for kind, *_ in controls)
@@ -180,12 +185,14 @@ def test_a_full_play_queue_drops_in_order_frames_and_they_are_nacked(seed):
                for kind, expected, *_ in controls)
 
 
-def test_a_full_ring_loses_bytes_and_never_plays_a_damaged_frame(seed):
+@pytest.mark.parametrize("collision_free", [False, True])
+def test_a_full_ring_loses_bytes_and_never_plays_a_damaged_frame(seed, collision_free):
     rng = random.Random(seed)
     sent = frames(rng, 10, sizes=(MAX_PAYLOAD,))
     stream = b"".join(sent)
     played, controls, counters = run(stream, rng=rng, gap=1.5,
-                                     stall=lambda cycle: cycle < 1200)
+                                     stall=lambda cycle: cycle < 1200,
+                                     collision_free=collision_free)
     assert counters["overruns"] > 0 and counters["crc_errors"] > 0
     want_played, _ = model(stream)
     assert played == want_played[:counters["frames"]], "only whole frames, in order"

@@ -23,10 +23,10 @@ FLUSH_IDLE = 32
 class Transmitter(wiring.Component):
     """Serializer → framer → sender, as the link wires them."""
 
-    def __init__(self):
+    def __init__(self, collision_free=False):
         self.serializer = EventSerializer(LEVELS)
         self.framer = Framer(LEVELS, ring_bytes=512, max_payload=MAX_PAYLOAD,
-                             flush_idle=FLUSH_IDLE)
+                             flush_idle=FLUSH_IDLE, collision_free=collision_free)
         self.sender = FrameSender()
         super().__init__({})
 
@@ -52,13 +52,14 @@ def acknowledge_all(frame, cycle):
 
 
 def run(events, *, rng, idle=0.0, backpressure=0.0, controls=(), tail=None,
-        answer=acknowledge_all, poll=lambda cycle: None):
+        answer=acknowledge_all, poll=lambda cycle: None, collision_free=False):
     """Offer ``events`` (raw values) with random idle cycles; raise a control request at each
     event index in ``controls``; answer each event frame as a host does, with
     ``answer(frame, cycle)`` → ("ack" | "nack", seq) or None, and ``poll(cycle)`` the same
     every cycle; return the bytes sent with their cycles and the counters each control
-    request saw."""
-    dut = Transmitter()
+    request saw. ``collision_free`` builds the ring that asserts it is never read where it is
+    written (the simulator raises if it is)."""
+    dut = Transmitter(collision_free)
     serializer, framer, sender = dut.serializer, dut.framer, dut.sender
     out, requests = [], []
     tail = tail or 4 * FLUSH_IDLE + 4 * MAX_PAYLOAD
@@ -151,11 +152,13 @@ def test_frames_fill_up_and_a_quiet_output_is_flushed_within_the_idle_bound(seed
     assert last_byte - first_byte == len(out) - 1 == 62 + 11 - 1
 
 
-def test_control_frames_go_between_data_frames_with_a_snapshot_of_the_counters(seed):
+@pytest.mark.parametrize("collision_free", [False, True])
+def test_control_frames_go_between_data_frames_with_a_snapshot_of_the_counters(seed, collision_free):
     rng = random.Random(seed)
     raw = random_events(rng, 40, SENT)
     controls = set(rng.sample(range(40), 8))
-    out, requests = run(raw, rng=rng, controls=controls, backpressure=0.3)
+    out, requests = run(raw, rng=rng, controls=controls, backpressure=0.3,
+                        collision_free=collision_free)
     frames = decode(out)
     control = [frame for frame in frames if frame.kind != FrameKind.DATA]
     data = [frame for frame in frames if frame.kind == FrameKind.DATA]
@@ -173,7 +176,8 @@ def test_control_frames_go_between_data_frames_with_a_snapshot_of_the_counters(s
         [codec.decode(value) for value in raw]
 
 
-def test_a_nacked_frame_and_every_later_one_are_sent_again(seed):
+@pytest.mark.parametrize("collision_free", [False, True])
+def test_a_nacked_frame_and_every_later_one_are_sent_again(seed, collision_free):
     """The host lost frame 2 (say): its NACK(2) brings back 2 and what followed, in order."""
     rng = random.Random(seed)
     raw = random_events(rng, 30, [EventKind.BOOK])   # 4 to a frame: 8 frames
@@ -187,7 +191,7 @@ def test_a_nacked_frame_and_every_later_one_are_sent_again(seed):
             return "nack", 2
         return "ack", frame.seq
 
-    out, _ = run(raw, rng=rng, answer=lose_frame_2)
+    out, _ = run(raw, rng=rng, answer=lose_frame_2, collision_free=collision_free)
     seqs = [frame.seq for frame in decode(out)]
     assert seqs[:4] == [0, 1, 2, 3]
     assert seqs[4:7] == [2, 3, 4], seqs
