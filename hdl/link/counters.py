@@ -4,11 +4,11 @@ Kept as the deframer and framer keep them, each 32-bit field of
 :class:`~tickforge.hdl.layouts.LinkCounters` is 32 flip-flops and an adder, and the framer
 copies the whole record into a snapshot register for every ACK and NACK: on an iCE40UP5K that
 is some 1,400 logic cells, a quarter of the part. :class:`CounterBank` reads only the low bits
-of each counter, folds what they moved into a copy of the counters in block RAM, and writes
-that copy into each control frame's payload, so synthesis keeps two bits of each counter.
+of each counter, carries their wraps into a copy of the counters in block RAM, and writes that
+copy into each control frame's payload, so synthesis keeps six bits of each counter.
 """
 
-from amaranth.hdl import Module, Signal, Mux
+from amaranth.hdl import Module, Signal, Mux, Cat
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -20,9 +20,10 @@ from .framing import FrameByte, HEADER_BYTES, SYNC_BYTES, COUNTER_BYTES
 __all__ = ["CounterBank"]
 
 
-STEP_BITS = 2
-"""Low bits of each counter the bank reads: it sees every step of up to 3 in a cycle (the
-link's counters move by 2 at most: ``skipped_bytes``)."""
+LOW_BITS = 6
+"""Low bits of each counter the bank reads: more than a counter moves in a round of the scanner
+(a cycle per field, 19; the link's counters move by 2 at most in a cycle, ``skipped_bytes``),
+so the low bits wrap at most once between two visits."""
 
 _FIELDS = [(name, field.width) for name, field in data.Layout.cast(LinkCounters)]
 _COUNTERS = {name for name, width in _FIELDS if width == 32}   # the rest are state, or fixed
@@ -46,7 +47,7 @@ class CounterBank(wiring.Component):
     -------
     live : ``In(LinkCounters)``
         The link's counters as the deframer and framer keep them. Only the low
-        :data:`STEP_BITS` of each 32-bit counter are read; the other fields (sequence numbers,
+        :data:`LOW_BITS` of each 32-bit counter are read; the other fields (sequence numbers,
         ring sizes) whole.
     i : ``In(stream.Signature(FrameByte))``
         Frame bodies from the :class:`~tickforge.hdl.link.framing.Framer`, which leaves the
@@ -55,12 +56,13 @@ class CounterBank(wiring.Component):
         The same bodies, each control frame's payload replaced by a snapshot of ``live``.
 
     A scanner visits one field per cycle, round the record: a counter's word is read, then
-    written back plus the steps it took since its last visit (a few bits per counter wait
-    here, not 32). An ACK or NACK's kind byte passing ``i`` asks for a snapshot; the scanner's
-    next whole round writes every field into a second RAM (each the value it had as the round
-    reached it: the round takes a cycle per field, at most two rounds from the kind byte), and
-    the payload waits on ``i`` until the round is done. A reset clears the counters: the first
-    round after it writes only the steps taken since.
+    written back with the low bits the counter has now and its upper bits one more if the low
+    bits wrapped since the last visit, so only the low bits need to be kept in registers. An
+    ACK or NACK's kind byte passing ``i`` asks for a snapshot; the scanner's next whole round
+    writes every field into a second RAM (each the value it had as the round reached it: the
+    round takes a cycle per field, at most two rounds from the kind byte), and the payload waits
+    on ``i`` until the round is done. A reset clears the counters: the first round after it
+    ignores the words in RAM.
 
     Latency 0 (combinational; data bytes pass straight through); a control frame's payload
     waits up to two rounds (a cycle per field each); back-pressure on ``o`` holds ``i``.
@@ -97,28 +99,17 @@ class CounterBank(wiring.Component):
         word = Mux(cleared, counts_r.data, 0)
 
         is_counter = Signal()             # the folding field is a counter ...
-        folded = Signal(range(3 * fields + 1))   # ... with these steps not yet in its word
+        low = Signal(LOW_BITS)            # ... whose low bits are now these
         other = Signal(32)                # ... else this value
         value = Signal(32)                # the folding field's value, for the snapshot
         for number, (name, width) in enumerate(_FIELDS):
-            field = self.live[name]
-            here = folding == number
-            if name not in _COUNTERS:
-                with m.If(here):
-                    m.d.comb += other.eq(field)
-                continue
-            last = Signal(STEP_BITS, name=f"{name}_last")
-            steps = Signal(STEP_BITS, name=f"{name}_steps")
-            waiting = Signal.like(folded, name=f"{name}_waiting")
-            m.d.comb += steps.eq(field[:STEP_BITS] - last)
-            m.d.sync += last.eq(field[:STEP_BITS])
-            with m.If(here):
-                m.d.comb += [is_counter.eq(1), folded.eq(waiting)]
-            with m.If(here & primed):
-                m.d.sync += waiting.eq(steps)
-            with m.Else():
-                m.d.sync += waiting.eq(waiting + steps)
-        m.d.comb += [value.eq(Mux(is_counter, word + folded, other)),
+            with m.If(folding == number):
+                if name in _COUNTERS:
+                    m.d.comb += [is_counter.eq(1), low.eq(self.live[name][:LOW_BITS])]
+                else:
+                    m.d.comb += other.eq(self.live[name])
+        wrapped = low < word[:LOW_BITS]
+        m.d.comb += [value.eq(Mux(is_counter, Cat(low, word[LOW_BITS:] + wrapped), other)),
                      counts_w.data.eq(value), counts_w.en.eq(primed & is_counter)]
 
         # --- snapshots: a whole round from field 0, asked for by a control frame's kind byte ----

@@ -31,8 +31,8 @@ def bodies(rng, count):
 
 
 class Live:
-    """The counters as the deframer and framer keep them: each steps at random (by 2 at a
-    time for ``skipped_bytes``, every cycle in bursts for ``event_stalls``)."""
+    """The counters as the deframer and framer keep them: each steps at random, and in bursts
+    as fast as any can move: ``event_stalls`` by 1 and ``skipped_bytes`` by 2 every cycle."""
 
     def __init__(self, rng):
         self.rng = rng
@@ -41,7 +41,7 @@ class Live:
     def reset(self):
         self.values = {name: 0 for name in FIELDS}
         self.values.update(ring_bytes=512, queue_frames=2)
-        self.stalling = False
+        self.stalling = self.skipping = False
 
     def step(self):
         rng, values = self.rng, self.values
@@ -49,6 +49,9 @@ class Live:
             if name == "event_stalls":
                 self.stalling ^= rng.random() < 0.05
                 moved = self.stalling
+            elif name == "skipped_bytes" and (self.skipping or rng.random() < 0.02):
+                self.skipping = rng.random() < 0.97    # bursts of some 30 cycles
+                moved = 2
             else:
                 moved = rng.random() < 0.1 and (2 if name == "skipped_bytes" and
                                                 rng.random() < 0.5 else 1)
