@@ -100,6 +100,7 @@ def run(events, *, rng, idle=0.0, backpressure=0.0, controls=(), tail=None,
                 for frame in reader.feed(bytes([byte])):
                     if frame.kind == FrameKind.DATA and (reply := answer(frame, cycle)):
                         answers.append(reply)
+                assert reader.crc_errors == reader.header_errors == 0, f"bad frame by cycle {cycle}"
             busy = index < len(pending) or (valid and ready) or ack or nack or answers
             quiet = 0 if busy else quiet + 1
             cycle += 1
