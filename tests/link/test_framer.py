@@ -100,7 +100,7 @@ def run(events, *, rng, idle=0.0, backpressure=0.0, controls=(), tail=None,
                 for frame in reader.feed(bytes([byte])):
                     if frame.kind == FrameKind.DATA and (reply := answer(frame, cycle)):
                         answers.append(reply)
-                assert reader.crc_errors == reader.header_errors == 0, f"bad frame by cycle {cycle}"
+                assert_whole(reader, f"by cycle {cycle}")
             busy = index < len(pending) or (valid and ready) or ack or nack or answers
             quiet = 0 if busy else quiet + 1
             cycle += 1
@@ -112,10 +112,16 @@ def run(events, *, rng, idle=0.0, backpressure=0.0, controls=(), tail=None,
     return out, [(value, kind) for value, kind in requests if kind != "done"]
 
 
+def assert_whole(reader, when=""):
+    """The sender's bytes so far were whole frames: nothing skipped, no CRC or header error."""
+    assert reader.skipped_bytes == reader.crc_errors == reader.header_errors == 0, \
+        f"bad frame bytes {when}"
+
+
 def decode(out):
     reader = FrameReader(MAX_PAYLOAD)
     frames = reader.feed(bytes(byte for _, byte in out))
-    assert reader.skipped_bytes == reader.crc_errors == reader.header_errors == 0
+    assert_whole(reader)
     return frames
 
 
