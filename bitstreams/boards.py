@@ -11,6 +11,7 @@ openFPGALoader reaches the board.
 from dataclasses import dataclass, field, replace
 
 from amaranth_boards.ecpix5 import ECPIX585Platform
+from amaranth_boards.ice40_hx8k_b_evn import ICE40HX8KBEVNPlatform
 from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
@@ -28,8 +29,8 @@ class Board:
     use the same ``max_payload``); ``leds`` maps ``(resource, number)`` (or ``(resource, number,
     colour)`` for one colour of an RGB LED) to the
     :data:`~tickforge.bitstreams.top.LED_ROLES` that light it; ``reset_button`` is a resource
-    that resets link and core while pressed; ``loader`` is openFPGALoader's arguments before
-    the file (``cable`` overrides its default cable)."""
+    that resets link and core while pressed (None: the board has none); ``loader`` is
+    openFPGALoader's arguments before the file (``cable`` overrides its default cable)."""
     name:         str
     title:        str
     platform:     type
@@ -71,6 +72,15 @@ class Board:
 _ECP5_85F_RESOURCES = {"LUT": 83640, "FF": 83640, "BRAM": 208, "DSP": 156}
 """What an 85F has, ECP5 and ECP5-5G alike."""
 
+_SMALL_PART_CONFIG = CoreConfig(width=1, symbols=1, order_sets=512, order_ways=1,
+                                tracked_levels=2, exported_levels=1, trading=False)
+"""The iCE40s' config: one symbol (the small-part book), 512 orders (in 18 block RAMs the order
+table needs fewer logic cells than 2 orders in flip-flops), 2 tracked levels and 1 exported."""
+
+_SMALL_PART_LINK = dict(rx_ring=512, tx_ring=256, max_payload=128, queue_frames=2, tx_frames=2,
+                        counter_ram=True, collision_free=True)
+"""The iCE40s' link: small rings and frames, the counters in block RAM."""
+
 _ULX3S_CONFIG = CoreConfig(width=1, symbols=16, order_sets=4096, order_ways=4,
                            tracked_levels=8, exported_levels=5, trading=False)
 """The ULX3S's config: 16 symbols, 16,384 orders (128 of 208 block RAMs), 8 tracked and 5
@@ -98,18 +108,32 @@ BOARDS = {board.name: board for board in [
         # 12 MHz × 64 / 16 = 48 MHz; 48 MHz / 3 Mbaud = 16 cycles per bit
         pll=ICE40PLL(12e6, divr=0, divf=63, divq=4, filter_range=1),
         baud=3_000_000,
-        # one symbol (the small-part book), and still 1.3 times the FPGA: see
-        # bitstreams/README.md. 512 orders, not 2: in 18 block RAMs the order table needs fewer
-        # logic cells than 2 in flip-flops
-        config=CoreConfig(width=1, symbols=1, order_sets=512, order_ways=1,
-                          tracked_levels=2, exported_levels=1, trading=False),
-        link=dict(rx_ring=512, tx_ring=256, max_payload=128, queue_frames=2, tx_frames=2,
-                  counter_ram=True, collision_free=True),
+        # still 1.3 times the FPGA: see bitstreams/README.md
+        config=_SMALL_PART_CONFIG,
+        link=_SMALL_PART_LINK,
         leds={("led_g", 0): ("alive", "rx", "tx"), ("led_r", 0): ("error",)},
         reset_button=("button", 0),
         loader=("-b", "ice40_generic"),
         extension="bin",
         resources={"LUT": 5280, "FF": 5280, "BRAM": 30, "SPRAM": 4, "DSP": 8},
+    ),
+    Board(
+        name="ice40-hx8k",
+        title="Lattice iCE40-HX8K Breakout Board (iCE40HX8K-CT256, FT2232H)",
+        platform=ICE40HX8KBEVNPlatform,
+        # 12 MHz × 48 / 16 = 36 MHz; 36 MHz / 6 Mbaud (the FT2232H's 12 MHz ÷ 2) = 6 cycles per
+        # bit. The oscillator reaches the PLL through a global buffer (J3 is no PLL pin)
+        pll=ICE40PLL(12e6, divr=0, divf=47, divq=4, filter_range=1, reference="core"),
+        baud=6_000_000,
+        # the iCEBreaker's gateware, which fits this part's 7,680 logic cells
+        config=_SMALL_PART_CONFIG,
+        link=_SMALL_PART_LINK,
+        leds={("led", 0): ("alive",), ("led", 1): ("rx",), ("led", 2): ("tx",),
+              ("led", 7): ("error",)},
+        reset_button=None,   # the board's one button reloads the FPGA from flash
+        loader=("-b", "ice40_generic"),
+        extension="bin",
+        resources={"LUT": 7680, "FF": 7680, "BRAM": 32},
     ),
     Board(
         name="ulx3s",

@@ -128,8 +128,9 @@ _ICE40_AFTER_READ = "\n".join([
 def _overrides(entry):
     # --timing-allow-fail: nextpnr finishes and reports Fmax; this module decides
     options = dict(nextpnr_opts=f"--seed {SEED} --report report.json --timing-allow-fail")
-    if entry.extension == "bin":   # iCE40: multiplies into the UltraPlus DSP blocks
-        options["synth_opts"] = "-dsp"
+    if entry.extension == "bin":   # iCE40
+        if entry.platform.device.startswith("iCE40UP"):   # multiplies into its DSP blocks
+            options["synth_opts"] = "-dsp"
         options["script_after_read"] = _ICE40_AFTER_READ
     else:   # ECP5: router2 routes the 128 block RAMs of the 85F boards' order table in 2-5 min,
         # where router1 took 12.6 min on the ULX3S and did not finish on the ECPIX-5
@@ -159,8 +160,11 @@ def _utilisation(report, entry, synthesis):
         names = {"LUT": "TRELLIS_COMB", "FF": "TRELLIS_FF", "BRAM": "DP16KD",
                  "DSP": "MULT18X18D", "IO": "TRELLIS_IO", "PLL": "EHXPLLL"}
     usage = {key: dict(cells[cell]) for key, cell in names.items() if cell in cells}
-    if entry.extension == "bin":
-        found = re.findall(r"^\s+(\d+)\s+SB_DFF\w*\s*$", synthesis, re.M)
+    if entry.extension == "bin":   # the last statistics, the whole design's (Yosys prints the
+        # top module's own count first: the flip-flops would be counted twice)
+        totals = synthesis[max(synthesis.rfind("=== design hierarchy ==="),
+                               synthesis.rfind("=== top ==="), 0):]
+        found = re.findall(r"^\s+(\d+)\s+SB_DFF\w*\s*$", totals, re.M)
         usage["FF"] = {"used": sum(int(count) for count in found),
                        "available": entry.resources["FF"]}
     return usage

@@ -10,6 +10,7 @@ returns ``(clk_out, locked)``.
 from dataclasses import dataclass
 
 from amaranth.hdl import Instance, Signal
+from amaranth.lib import io
 
 
 __all__ = ["ICE40PLL", "ECP5PLL"]
@@ -22,9 +23,11 @@ def _need(condition, message):
 
 @dataclass(frozen=True)
 class ICE40PLL:
-    """``SB_PLL40_PAD`` in SIMPLE feedback mode: ``f_out = f_in × (divf + 1) / ((divr + 1) ×
-    2**divq)``. The pad variant because on the iCE40UP5K the PLL's reference must come straight
-    from its package pin (the iCEBreaker's 12 MHz oscillator is wired to that pin, 35).
+    """An iCE40 PLL in SIMPLE feedback mode: ``f_out = f_in × (divf + 1) / ((divr + 1) ×
+    2**divq)``. ``reference="pad"`` (``SB_PLL40_PAD``) where the oscillator is wired to the PLL's
+    own package pin, as on the iCEBreaker's iCE40UP5K (pin 35), which must take it from there;
+    ``reference="core"`` (``SB_PLL40_CORE``) where it reaches the PLL through a global buffer,
+    as on the iCE40-HX8K breakout board (J3, not a PLL pin).
 
     Ranges (iCE40 sysCLOCK PLL design guide): PFD ``f_in / (divr + 1)`` 10..133 MHz, VCO
     ``f_in × (divf + 1) / (divr + 1)`` 533..1066 MHz, output 16..275 MHz.
@@ -34,8 +37,11 @@ class ICE40PLL:
     divf:         int
     divq:         int
     filter_range: int
+    reference:    str = "pad"
 
     def __post_init__(self):
+        _need(self.reference in ("pad", "core"),
+              f"ICE40PLL: reference must be 'pad' or 'core', not {self.reference!r}")
         _need(0 <= self.divr <= 15 and 0 <= self.divf <= 127 and 1 <= self.divq <= 6
               and 0 <= self.filter_range <= 7, f"ICE40PLL: a divider is out of range: {self}")
         pfd = self.f_in_hz / (self.divr + 1)
@@ -53,20 +59,29 @@ class ICE40PLL:
     def f_out_hz(self):
         return self.vco_hz / 2 ** self.divq
 
+    @property
+    def primitive(self):
+        return {"pad": "SB_PLL40_PAD", "core": "SB_PLL40_CORE"}[self.reference]
+
     def instance(self, m, pad):
         """``pad``: the oscillator's pin as an I/O port (``platform.request(..., dir="-")``)."""
         clk, locked = Signal(name="pll_clk"), Signal(name="pll_locked")
+        if self.reference == "pad":
+            reference = {"i_PACKAGEPIN": pad.io}
+        else:
+            m.submodules.oscillator = buffer = io.Buffer("i", pad)
+            reference = {"i_REFERENCECLK": buffer.i}
         m.submodules.pll = Instance(
-            "SB_PLL40_PAD",
+            self.primitive,
             p_FEEDBACK_PATH="SIMPLE", p_PLLOUT_SELECT="GENCLK",
             p_DIVR=self.divr, p_DIVF=self.divf, p_DIVQ=self.divq,
             p_FILTER_RANGE=self.filter_range,
-            i_PACKAGEPIN=pad.io, i_RESETB=1, i_BYPASS=0,
+            **reference, i_RESETB=1, i_BYPASS=0,
             o_PLLOUTGLOBAL=clk, o_LOCK=locked)
         return clk, locked
 
     def as_dict(self):
-        return {"primitive": "SB_PLL40_PAD", "divr": self.divr, "divf": self.divf,
+        return {"primitive": self.primitive, "divr": self.divr, "divf": self.divf,
                 "divq": self.divq, "filter_range": self.filter_range,
                 "vco_mhz": round(self.vco_hz / 1e6, 6)}
 

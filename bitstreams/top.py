@@ -49,7 +49,7 @@ class BoardTop(Elaboratable):
 
         m.domains.sync = ClockDomain("sync")
         oscillator = platform.request(platform.default_clk, dir="-")
-        if isinstance(board.pll, ICE40PLL):   # its reference comes straight from the pad
+        if isinstance(board.pll, ICE40PLL):   # it takes the pad (and buffers it if need be)
             clk, locked = board.pll.instance(m, oscillator)
         else:
             m.submodules.oscillator = buffer = io.Buffer("i", oscillator)

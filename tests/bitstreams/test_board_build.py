@@ -1,6 +1,7 @@
-"""The real builds, with the pip toolchain: the ULX3S bitstream fits, meets timing with margin
-and is bit-identical to the committed reference build whenever its inputs are; the iCEBreaker
-is recorded as not fitting yet (a strict xfail: once it fits, the test says so).
+"""The real builds, with the pip toolchain: the ULX3S (ECP5) and iCE40-HX8K bitstreams fit,
+meet timing with margin and are bit-identical to the committed reference builds whenever their
+inputs are; the iCEBreaker is recorded as not fitting yet (a strict xfail: once it fits, the
+test says so).
 
 Each board is built once per run: the build lands in a folder shared by the xdist workers of
 the run, under a file lock, so a second worker reuses the first one's result.
@@ -41,32 +42,38 @@ def _built(name, factory):
         return json.loads((output / "manifest.json").read_text()), output
 
 
-@pytest.fixture(scope="module")
-def ulx3s(tmp_path_factory):
-    return _built("ulx3s", tmp_path_factory)
+BUILT_IN_CI = ["ice40-hx8k", "ulx3s"]
+"""One board of each FPGA family whose build fits: the ULX3S is the suite's longest test (about
+11 minutes), the HX8K's takes about 3."""
 
 
-def test_ulx3s_fits_and_meets_timing(ulx3s):
-    manifest, output = ulx3s
+@pytest.fixture(scope="module", params=BUILT_IN_CI)
+def built(request, tmp_path_factory):
+    return request.param, *_built(request.param, tmp_path_factory)
+
+
+def test_fits_and_meets_timing(built):
+    name, manifest, output = built
     assert manifest["timing_met"]
     needed = manifest["constraint_mhz"] * (1 + manifest["margin"])
     assert min(manifest["fmax_mhz"].values()) >= needed
     for kind, cells in manifest["utilisation"].items():
         assert cells["used"] <= cells["available"], kind
-    config = BOARDS["ulx3s"].config.as_dict()
+    config = BOARDS[name].config.as_dict()
     assert {key: manifest["config"][key] for key in config} == config
-    assert (output / "ulx3s.bit").stat().st_size == manifest["bytes"]
+    bitstream = output / f"{name}.{BOARDS[name].extension}"
+    assert bitstream.stat().st_size == manifest["bytes"]
 
 
-def test_ulx3s_rebuild_matches_the_reference(ulx3s):
-    """The committed bitstreams/ulx3s/manifest.json is a build of the same inputs on another
+def test_rebuild_matches_the_reference(built):
+    """The committed bitstreams/<board>/manifest.json is a build of the same inputs on another
     machine: the checksums must agree. When the gateware changes, the reference must be rebuilt
     (the message says how) so the figures in it and in the README stay true."""
-    manifest, output = ulx3s
-    reference = json.loads((FOLDER / "ulx3s" / "manifest.json").read_text())
+    name, manifest, output = built
+    reference = json.loads((FOLDER / name / "manifest.json").read_text())
     assert reference["inputs_sha256"] == manifest["inputs_sha256"], (
-        f"bitstreams/ulx3s/manifest.json was built from other sources: run `make bitstream "
-        f"BOARD=ulx3s`, check the figures in bitstreams/README.md and commit the manifest "
+        f"bitstreams/{name}/manifest.json was built from other sources: run `make bitstream "
+        f"BOARD={name}`, check the figures in bitstreams/README.md and commit the manifest "
         f"(this run's is {output / 'manifest.json'})")
     assert reference["sha256"] == manifest["sha256"], "same inputs built a different bitstream"
 

