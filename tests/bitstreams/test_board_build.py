@@ -59,6 +59,8 @@ def test_fits_and_meets_timing(built):
     assert min(manifest["fmax_mhz"].values()) >= needed
     for kind, cells in manifest["utilisation"].items():
         assert cells["used"] <= cells["available"], kind
+    if BOARDS[name].extension == "bin":   # an iCE40 logic cell holds a LUT and a flip-flop
+        assert manifest["utilisation"]["FF"]["used"] <= manifest["utilisation"]["LUT"]["used"]
     config = BOARDS[name].config.as_dict()
     assert {key: manifest["config"][key] for key in config} == config
     bitstream = output / f"{name}.{BOARDS[name].extension}"
