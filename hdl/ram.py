@@ -10,6 +10,8 @@ collision is undefined (:mod:`tickforge.bitstreams.build`), and it asserts the p
 clock edge, so a simulation that breaks it fails (synthesis removes the assertion).
 """
 
+from pathlib import Path
+
 from amaranth.hdl import Assert, Module
 from amaranth.lib.memory import Memory
 
@@ -19,6 +21,18 @@ __all__ = ["COLLISION_FREE", "CollisionFreeMemory"]
 
 COLLISION_FREE = "tickforge.collision_free"
 """Memory attribute: no enabled read ever meets a write to its address in the same cycle."""
+
+_CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def _made_at(src_loc):
+    """Where a memory was made, from the checkout's top: the assertion's message goes into the
+    netlist, which must not depend on where the checkout is (a board's build digest covers it)."""
+    file, line = src_loc
+    path = Path(file).resolve()
+    if path.is_relative_to(_CHECKOUT):
+        path = path.relative_to(_CHECKOUT)
+    return f"{path.as_posix()}:{line}"
 
 
 class CollisionFreeMemory(Memory):
@@ -34,16 +48,16 @@ class CollisionFreeMemory(Memory):
     def elaborate(self, platform):
         m = Module()
         m.submodules.storage = super().elaborate(platform)
-        file, line = self.src_loc
+        made_at = _made_at(self.src_loc)
         if len(self.read_ports) != 1 or len(self.write_ports) != 1:
-            raise ValueError(f"the collision-free memory made at {file}:{line} needs one read "
+            raise ValueError(f"the collision-free memory made at {made_at} needs one read "
                              f"port and one write port")
         (read,), (write,) = self.read_ports, self.write_ports
         if read.domain != write.domain or read.transparent_for:
-            raise ValueError(f"the collision-free memory made at {file}:{line} needs a "
+            raise ValueError(f"the collision-free memory made at {made_at} needs a "
                              f"synchronous read port, not transparent, in its write port's "
                              f"domain")
         m.d[read.domain] += Assert(~(read.en & write.en & (read.addr == write.addr)),
-                                   f"the collision-free memory made at {file}:{line} read the "
+                                   f"the collision-free memory made at {made_at} read the "
                                    f"address written in the same cycle")
         return m
