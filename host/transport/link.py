@@ -28,6 +28,9 @@ __all__ = ["LinkTransport", "PipeClosed", "SocketPipe", "SerialPipe", "NativeRun
 DEFAULT_RING_BYTES = 4096   # the gateware Link's defaults (rx_ring, queue_frames)
 DEFAULT_QUEUE_FRAMES = 8
 ACK_EVERY_FRAMES = 4        # half the FPGA's window of unacknowledged event frames (tx_frames)
+MAX_BACKOFF = 8             # timeouts in a row stretch the retransmission wait to at most this
+                            # many times ``timeout``: with the default 1 s, three backed-off
+                            # tries (2, 4, 8 s) still fit in ``give_up``'s 30 s
 
 
 class PipeClosed(TransportError):
@@ -149,7 +152,9 @@ class NativeRunPipe:
 
     def _fill(self, fill_after, fill):
         while not self._closed.wait(fill_after):
-            if time.monotonic() - self._last_write >= fill_after:
+            # only once the simulator has taken what is queued: a slow simulator would otherwise
+            # fall ever further behind, the host's frames queued behind ever more fill
+            if time.monotonic() - self._last_write >= fill_after and self._input.empty():
                 self._input.put(fill)
 
     def write(self, data):
@@ -190,7 +195,11 @@ class LinkTransport(Transport):
     receive ring less one frame, and learns the FPGA's actual sizes from the counters its
     first answer carries. A NACK(seq) makes it send again from ``seq`` (go-back-N), unless it
     already did so within ``holdoff`` seconds (the NACKs from frames that were already on
-    their way); no ACK for ``timeout`` seconds sends everything unacknowledged again.
+    their way); no ACK for ``timeout`` seconds sends everything unacknowledged again. Each such
+    timeout in a row doubles the wait and the holdoff (up to ``MAX_BACKOFF`` times), until an
+    ACK makes progress: a board, or a simulation on a busy machine, slower than the timer is
+    not buried under copies of the window it has not yet read (the copies would overrun its
+    ring, each overrun a NACK, each NACK another copy).
     ``finish`` sends what is left and a barrier (an empty frame), which the FPGA acknowledges
     only after every earlier event has been sent.
 
@@ -228,6 +237,7 @@ class LinkTransport(Transport):
         self.window_frames = window_frames
         self.timeout = timeout
         self.holdoff = timeout / 4 if holdoff is None else holdoff
+        self._backoff = 1   # times timeout and holdoff: doubled by each timeout in a row
         self.give_up = give_up
         self.ack_delay = timeout / 50   # an ACK waits this long for more event frames to cover
         self._packer = UnitPacker(max_payload)
@@ -384,7 +394,7 @@ class LinkTransport(Transport):
                 return batch
             wait = 0.05
             if self._outstanding:
-                wait = min(wait, self._outstanding[0].sent_at + self.timeout - now)
+                wait = min(wait, self._outstanding[0].sent_at + self._retransmit_after() - now)
             if missing is not None:
                 wait = min(wait, self._nacked[1] + self.timeout - now)
             if self._ack_due:
@@ -435,7 +445,8 @@ class LinkTransport(Transport):
             start = self._resend_from
             self._resend_from = None
             return self._resend(start, now, "nacked_go_backs")
-        if self._outstanding and now - self._outstanding[0].sent_at > self.timeout:
+        if self._outstanding and now - self._outstanding[0].sent_at > self._retransmit_after():
+            self._backoff = min(2 * self._backoff, MAX_BACKOFF)
             return self._resend(self._outstanding[0].seq, now, "timeouts")
         batch = []
         while self._queued and self._fits(len(self._queued[0])):
@@ -456,6 +467,10 @@ class LinkTransport(Transport):
             return True
         return (len(self._outstanding) < self.window_frames and
                 self._in_flight_bytes() + frame_size(payload_bytes) <= self.window_bytes)
+
+    def _retransmit_after(self):
+        """Seconds without an ACK after which the unacknowledged frames are sent again."""
+        return self.timeout * self._backoff
 
     def _resend(self, start, now, reason):
         batch = [frame for frame in self._outstanding
@@ -595,6 +610,7 @@ class LinkTransport(Transport):
             progressed = True
         if progressed:
             self._progress_at = time.monotonic()
+            self._backoff = 1
 
     def _go_back(self, seq):
         if not self._outstanding:
@@ -602,7 +618,8 @@ class LinkTransport(Transport):
         oldest = self._outstanding[0].seq
         if seq_distance(oldest, seq) >= len(self._outstanding):
             return  # not a frame we have out: an old NACK, or acknowledged since
-        if time.monotonic() - self._resent_at.get(seq, float("-inf")) < self.holdoff:
+        if time.monotonic() - self._resent_at.get(seq, float("-inf")) < \
+                self.holdoff * self._backoff:
             self._stats["nacks_ignored"] += 1
             return
         self._resend_from = seq

@@ -211,18 +211,18 @@ struct Input {
 
     size_t available() const { return end - position; }
 
-    // Read what the fd holds; if it holds nothing, flush `output` first and wait only if `block`.
+    // Read what the fd holds; wait for more only if `block`, and then hand over `output` first:
+    // a replay's reader has every record made before the replay asked for more input, so a
+    // host that answers the records (a link's ACKs) is never kept waiting by a full input.
     void fill(bool block, Output& output) {
         if (position) {
             std::memmove(buffer, buffer + position, end - position);
             end -= position;
             position = 0;
         }
+        if (block) output.flush();
         pollfd ready = {fd, POLLIN, 0};
-        if (poll(&ready, 1, 0) == 0) {
-            if (!block) return;
-            output.flush();
-        }
+        if (!block && poll(&ready, 1, 0) == 0) return;
         ssize_t got;
         do got = read(fd, buffer + end, IN_BUFFER - end);
         while (got < 0 && errno == EINTR);
