@@ -1,6 +1,7 @@
 """The host's frame codec, unit packer and pipes; the transport's error messages."""
 
 import random
+import re
 import zlib
 
 import pytest
@@ -122,6 +123,20 @@ class SilentPipe:
 
     def close(self):
         pass
+
+
+def test_timeouts_in_a_row_back_off():
+    """Each timeout without an ACK doubles the wait for the next (up to 8 times): a board, or a
+    simulation on a busy machine, slower than the timer gets a few copies of what it has not
+    read yet, not one every ``timeout``. At a fixed 20 ms this second would hold some 50."""
+    link = LinkTransport(CONFIG, SilentPipe(), timeout=0.02, give_up=1.0)
+    with pytest.raises(TransportError, match=r"no acknowledgement .* sent (\d+) extra times") as error:
+        link.finish()
+        list(link.events())
+    link.close()
+    # resent after 20, 40, 80, then every 160 ms: 8 times in the second before giving up
+    resent = int(re.search(r"sent (\d+) extra times", str(error.value)).group(1))
+    assert 3 <= resent <= 10
 
 
 @pytest.mark.parametrize("pipe, message", [
