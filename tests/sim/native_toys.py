@@ -125,3 +125,24 @@ class Stopper(_Toy):
         with m.If(self._handshake(m, accepting=taken < self.accept)):
             m.d.sync += [self.o.payload.eq(self.i.payload.data[0]), taken.eq(taken + 1)]
         return m
+
+
+class FirstBeatEcho(_Toy):
+    """Echoes the first byte (1-byte beats) as an 8-bit record and takes every later byte
+    without a record: output far rarer than input, as a board's ACK is next to the stream it
+    answers."""
+
+    def __init__(self):
+        super().__init__(1, 8)
+
+    def elaborate(self, platform):
+        m = Module()
+        echoed = Signal()
+        ready = ~self.o.valid | self.o.ready
+        m.d.comb += self.i.ready.eq(ready)
+        with m.If(self.i.valid & ready & ~echoed):
+            m.d.sync += [self.o.valid.eq(1), self.o.payload.eq(self.i.payload.data[0]),
+                         echoed.eq(1)]
+        with m.Elif(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        return m

@@ -1,9 +1,10 @@
 """The native Verilator harness, checked on toy designs with the core's port shapes against
-Python models of them. Three builds in all (one per toy), shared by every test."""
+Python models of them. Four builds in all (one per toy), shared by every test."""
 
 import random
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -17,7 +18,7 @@ from tickforge.sim.native import NativeSim, NativeSimError, NativeSimHang, port_
 from tickforge.sim.native.build import _publish
 
 from native_toys import (BeatSummer, beat_summer_model, WindowRecorder, window_recorder_model,
-                         Stopper)
+                         Stopper, FirstBeatEcho)
 
 
 
@@ -42,6 +43,11 @@ def window():
 @pytest.fixture(scope="module")
 def stopper():
     return NativeSim.build(Stopper(accept=100), "stopper")
+
+
+@pytest.fixture(scope="module")
+def first_beat_echo():
+    return NativeSim.build(FirstBeatEcho(), "first_beat_echo")
 
 
 def random_bytes(seed, length):
@@ -147,6 +153,30 @@ def test_large_output_streams_without_deadlock(window):
     check = ~sum(data) & (1 << 30) - 1
     assert int.from_bytes(last, "little") == \
         beats - 1 | int.from_bytes(newest_first, "little") << 32 | check << 800
+
+
+def test_records_are_handed_over_while_input_keeps_coming(first_beat_echo):
+    # A host that waits for an answer (a link's ACK) before it stops sending must get it: the
+    # harness hands over its records whenever it waits to read, even with input always waiting.
+    # Before it did, this record stayed in the harness until the input ended.
+    limit = 64 << 20
+    chunk = b"\x5a" + bytes(65535)
+    sent = 0
+    answered = threading.Event()
+
+    def endless():
+        nonlocal sent
+        while not answered.is_set() and sent < limit:
+            yield chunk
+            sent += len(chunk)
+
+    with first_beat_echo.run(endless(), drain=DRAIN) as run:
+        first = next(run.blocks())
+        sent_when_answered = sent
+        answered.set()
+    assert first == b"\x5a"
+    print(f"answered after {sent_when_answered / 1e6:.1f} MB sent")
+    assert sent_when_answered < limit // 4, "the record waited for the end of the input"
 
 
 def test_closing_a_run_early_stops_the_simulator(summer):
