@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """A core behind the link protocol (:mod:`tickforge.hdl.link`) as a transport: a board on a
 serial port, or the native simulation of :class:`~tickforge.hdl.link.LinkedCore`.
 
@@ -682,6 +683,7 @@ def build_native(config, divisor=None, **link_options):
     cached after): ``divisor`` puts UARTs in the loop."""
     from ...hdl.link import LinkedCore
     from ...sim.native import NativeSim
+    # found again, the design is never elaborated: this file's first line says that is meant
     design = LinkedCore(config, divisor, **link_options)
     return NativeSim.build(design, "linked_core" if divisor is None
                            else f"linked_core_uart{divisor}",
