@@ -112,10 +112,13 @@ def cmd_verify_binance(args):
 
     print(f"Binance: {len(args.files)} capture files; checking best bid/ask against the "
           f"bookTicker stream on target '{args.target}'")
-    with open_transport(args.target, CoreConfig()) as transport:
-        result = verify_binance(args.files, transport=transport, levels=args.levels,
-                                progress=_dots("diffs"))
-    print(file=sys.stderr)
+    update, close = _dots("diffs")
+    try:
+        with open_transport(args.target, CoreConfig()) as transport:
+            result = verify_binance(args.files, transport=transport, levels=args.levels,
+                                    progress=update)
+    finally:
+        close()
     for venue in result.venues:
         print(f"{venue.name} (slot {venue.slot}): bbo matched {venue.matched}/{venue.total} "
               f"(prices {venue.prices_matched}); applied {venue.applied}, stale {venue.stale}, "
@@ -134,10 +137,15 @@ def cmd_verify_binance(args):
 
 
 def _dots(what):
-    """Progress without a known total: a count on stderr now and then."""
+    """Progress without a known total: a count on stderr now and then, rewritten in place; on a
+    terminal only, since a log would get every count on one line. Returns (update(done) or
+    None, close())."""
+    if not sys.stderr.isatty():
+        return None, lambda: None
+
     def update(done):
         print(f"\r{done:,} {what}", end="", file=sys.stderr, flush=True)
-    return update
+    return update, lambda: print(file=sys.stderr)
 
 
 def _prepare(args, overrides=None):
@@ -167,13 +175,14 @@ def _run(args, config, the_plan, setup, on_event=None):
     def each_event(event):
         for handler in handlers:
             handler(event)
+    update, close = _dots("messages")
     try:
         with open_transport(args.target, config) as transport:
             reference = open_transport(args.compare, config) if args.compare else None
             result = replay(transport, the_plan, setup, compare=reference,
-                            progress=_dots("messages"), on_event=each_event)
+                            progress=update, on_event=each_event)
     finally:
-        print(file=sys.stderr)
+        close()
         if writer:
             writer.close()
     print_replay(result, timed=args.target != "model")

@@ -63,6 +63,20 @@ def test_verify_binance_on_the_model(capsys):
     assert lines[-1].startswith("bbo matched: ") and total > 5000 and matched == total
 
 
+@pytest.mark.parametrize("terminal", [False, True])
+def test_replay_counts_messages_on_a_terminal_only(capsys, monkeypatch, terminal):
+    # a log (CI's, a file) would get every count on one line, joined by carriage returns
+    monkeypatch.setattr("sys.stderr.isatty", lambda: terminal)
+    code, lines, err = run(capsys, "replay", "--target", "model", AMZN5_MIDDAY)
+    counts = [line.removeprefix("messages: ") for line in lines if line.startswith("messages: ")]
+    assert code == 0 and len(counts) == 1
+    messages = counts[0]
+    if terminal:
+        assert err.endswith(f"\r{messages} messages\n")
+    else:
+        assert "\r" not in err and "messages" not in err
+
+
 @pytest.mark.parametrize("devices, found", [([], "found none"),
                                             (["/dev/ttyUSB0", "/dev/ttyUSB1"],
                                              "found /dev/ttyUSB0, /dev/ttyUSB1")])
