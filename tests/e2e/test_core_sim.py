@@ -10,7 +10,9 @@ from tickforge.host.feeds.itch import Directory, iter_units
 from tickforge.host.model.core import CoreModel
 from tickforge.host.paths import BUNDLED_DATA
 from tickforge.host.protocol import encode
-from tickforge.host.transport.sim import SimTransport
+from tickforge.host.transport.sim import SimTransport, core_simulator
+
+from support.cache import found_again_quietly
 
 
 ITCH_SAMPLE = BUNDLED_DATA / "itch" / "12302019.NASDAQ_ITCH50.first1000"
@@ -100,3 +102,10 @@ def test_hostile_input_is_counted_alike_and_never_hangs(seed):
     assert status.book.table_full > 0 and status.book.unknown_refs > 0
     for counter in ("skipped", "length_errors", "bad_fields"):
         assert getattr(status.parser, counter) > 0, counter
+
+
+def test_a_core_found_again_warns_of_nothing():
+    core_simulator(CoreConfig())   # built here, or by a test before
+    again, warned = found_again_quietly(lambda: core_simulator(CoreConfig()))
+    assert again.native_build.cached
+    assert warned == []
