@@ -1,4 +1,3 @@
-# amaranth: UnusedElaboratable=no
 """A core behind the link protocol (:mod:`tickforge.hdl.link`) as a transport: a board on a
 serial port, or the native simulation of :class:`~tickforge.hdl.link.LinkedCore`.
 
@@ -683,11 +682,9 @@ def build_native(config, divisor=None, **link_options):
     cached after): ``divisor`` puts UARTs in the loop."""
     from ...hdl.link import LinkedCore
     from ...sim.native import NativeSim
-    # found again, the design is never elaborated: this file's first line says that is meant
-    design = LinkedCore(config, divisor, **link_options)
-    return NativeSim.build(design, "linked_core" if divisor is None
-                           else f"linked_core_uart{divisor}",
-                           recipe=f"LinkedCore({config!r}, {divisor!r}, **{link_options!r})")
+    return NativeSim.from_recipe(f"LinkedCore({config!r}, {divisor!r}, **{link_options!r})",
+                                 lambda: LinkedCore(config, divisor, **link_options),
+                                 "linked_core" if divisor is None else f"linked_core_uart{divisor}")
 
 
 def open_native(config, divisor=None, *, simulator=None, via="socket", idle=0.0, seed=None,

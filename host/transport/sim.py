@@ -1,4 +1,3 @@
-# amaranth: UnusedElaboratable=no
 """The RTL as a transport: the core verilated into the native "board in software"."""
 
 import queue
@@ -46,5 +45,4 @@ class SimTransport(Transport):
 def core_simulator(config):
     """The native simulator of :class:`~tickforge.hdl.core.Core` for ``config`` (built on
     first use, found again without converting the design)."""
-    # found again, the design is never elaborated: this file's first line says that is meant
-    return NativeSim.build(Core(config), "core", recipe=f"Core({config!r})")
+    return NativeSim.from_recipe(f"Core({config!r})", lambda: Core(config), "core")

@@ -2,7 +2,8 @@
 
 The binary is cached under ``build_dir("native", ...)`` by a hash of everything that shapes it
 (Verilog, harness source, port shapes, flags, Verilator version), so a second build of the same
-design costs only the Verilog conversion. Builds happen in a private staging folder that is
+design costs only the Verilog conversion, and one found by its recipe
+(:func:`build_recipe`) not even that. Builds happen in a private staging folder that is
 renamed into place, so two processes building the same design at once (pytest-xdist workers)
 both end up with a complete binary and neither sees a half-written one.
 
@@ -12,6 +13,7 @@ flags, and copied into each new build.
 """
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import importlib.metadata
@@ -23,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from amaranth.back import verilog
@@ -34,7 +35,8 @@ from ... import hdl as gateware
 from ..toolchain import build_dir, verilator_env
 
 
-__all__ = ["PortShapes", "NativeBuild", "NativeBuildError", "port_shapes", "build"]
+__all__ = ["PortShapes", "NativeBuild", "NativeBuildError", "port_shapes", "build",
+           "build_recipe"]
 
 
 HARNESS = Path(__file__).with_name("harness.cpp")
@@ -62,7 +64,7 @@ class NativeBuildError(RuntimeError):
     """Verilator or the C++ compiler rejected the design or the harness."""
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class PortShapes:
     """Where the harness finds things in the ``i`` and ``o`` payloads, in bits."""
     width:        int  # byte lanes per input beat
@@ -143,7 +145,7 @@ def port_shapes(component):
                       out_bits=Shape.cast(out_shape).width)
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class NativeBuild:
     binary:        Path
     shapes:        PortShapes
@@ -152,32 +154,57 @@ class NativeBuild:
     build_seconds: float  # spent by the call that ran Verilator
 
 
-def build(component, name="dut", *, jobs=2, recipe=None):
+def build(component, name="dut", *, jobs=2):
     """Emit Verilog for ``component``, verilate and compile it with the harness (or reuse the
-    cached binary), and say where the binary is.
-
-    ``recipe`` (a string: how ``component`` was made from the gateware, e.g. its class and
-    arguments) lets a later call skip even the Verilog conversion, which takes most of a minute
-    for the whole core: the binary is then looked up by the recipe, the gateware's sources and
-    the toolchain. Give one only when the component is fully determined by it and by
-    ``tickforge.hdl``."""
+    cached binary), and say where the binary is."""
     started = time.perf_counter()
+    _check_name(name)
+    final, shapes, cached = _build(component, name, jobs)
+    return _found(final, shapes, cached, started)
+
+
+def build_recipe(recipe, make, name="dut", *, jobs=2):
+    """Like :func:`build` for the component ``make()`` returns, where ``recipe`` (a string: how
+    ``make`` makes it from the gateware, e.g. its class and arguments) fully determines it
+    together with ``tickforge.hdl``. The binary and the port shapes are then found by the
+    recipe, the gateware's sources and the toolchain, and ``make`` is called only when they
+    are not: the Verilog conversion takes most of a minute for the whole core, and a design
+    made and never elaborated draws Amaranth's "created but never used" warning."""
+    started = time.perf_counter()
+    _check_name(name)
+    toolchain = _toolchain()
+    cache = build_dir("native")
+    recipe_file = cache / "recipes" / f"{name}-{_recipe_digest(recipe, toolchain)[:20]}.json"
+    if recipe_file.exists():
+        found = json.loads(recipe_file.read_text())
+        final = cache / found["build"]
+        if (final / BINARY).exists():
+            return _found(final, PortShapes(**found["shapes"]), True, started)
+    final, shapes, cached = _build(make(), name, jobs)
+    recipe_file.parent.mkdir(exist_ok=True)
+    staging = recipe_file.with_name(f".{recipe_file.name}.{os.getpid()}")
+    staging.write_text(json.dumps({"build": final.name, "shapes": dataclasses.asdict(shapes)}))
+    staging.replace(recipe_file)   # atomic: a reader sees the old text or the new one
+    return _found(final, shapes, cached, started)
+
+
+def _toolchain():
+    return [importlib.metadata.version("verilator"), VERILATOR_FLAGS, MAKE_VARIABLES]
+
+
+def _check_name(name):
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise ValueError(f"name must be a Verilog identifier, not {name!r}")
     if name == TOP:
         raise ValueError(f"name {TOP!r} is taken by the harness's wrapper module")
+
+
+def _build(component, name, jobs):
+    """Convert, then build into the cache unless the same sources are there: (folder, shapes,
+    whether it was there)."""
     shapes = port_shapes(component)
-    toolchain = [importlib.metadata.version("verilator"), VERILATOR_FLAGS, MAKE_VARIABLES]
+    toolchain = _toolchain()
     cache = build_dir("native")
-    recipe_file = None
-    if recipe is not None:
-        recipe_file = cache / "recipes" / f"{name}-{_recipe_digest(recipe, toolchain)[:20]}"
-        if recipe_file.exists():
-            final = cache / recipe_file.read_text()
-            if (final / BINARY).exists():
-                return NativeBuild(binary=final / BINARY, shapes=shapes, cached=True,
-                                   seconds=time.perf_counter() - started,
-                                   build_seconds=_build_seconds(final))
     # Source locations say nothing about behaviour; dropping them keeps the cache key stable
     # when code only moves.
     verilog_text = re.sub(r'\(\* src = "[^"]*" \*\)\s*', "",
@@ -192,11 +219,10 @@ def build(component, name="dut", *, jobs=2, recipe=None):
     final = cache / f"{name}-{digest[:20]}"
     with _locked(cache / f"{final.name}.lock"):  # a second process waits, then finds it
         cached = _build_once(final, cache, sources, toolchain, jobs)
-    if recipe_file is not None:
-        recipe_file.parent.mkdir(exist_ok=True)
-        staging = recipe_file.with_name(f".{recipe_file.name}.{os.getpid()}")
-        staging.write_text(final.name)
-        staging.replace(recipe_file)   # atomic: a reader sees the old name or the new one
+    return final, shapes, cached
+
+
+def _found(final, shapes, cached, started):
     return NativeBuild(binary=final / BINARY, shapes=shapes, cached=cached,
                        seconds=time.perf_counter() - started, build_seconds=_build_seconds(final))
 

@@ -10,7 +10,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from .build import build
+from .build import build, build_recipe
 
 
 __all__ = ["NativeSim", "NativeRun", "NativeServer", "NativeSimError", "NativeSimHang",
@@ -291,12 +291,16 @@ class NativeSim:
         self.shapes = native_build.shapes
 
     @classmethod
-    def build(cls, component, name="dut", *, jobs=2, recipe=None):
+    def build(cls, component, name="dut", *, jobs=2):
         """Verilate ``component`` (a ``wiring.Component`` with ports ``i`` and ``o``, see the
-        package docstring) with the harness, reusing a cached binary when there is one (found
-        without converting the design when ``recipe`` says how it was made, see
-        :func:`~tickforge.sim.native.build.build`)."""
-        return cls(build(component, name, jobs=jobs, recipe=recipe))
+        package docstring) with the harness, reusing a cached binary when there is one."""
+        return cls(build(component, name, jobs=jobs))
+
+    @classmethod
+    def from_recipe(cls, recipe, make, name="dut", *, jobs=2):
+        """The simulator of the component ``make()`` returns, found by ``recipe`` without making
+        it when it was built before (see :func:`~tickforge.sim.native.build.build_recipe`)."""
+        return cls(build_recipe(recipe, make, name, jobs=jobs))
 
     @property
     def width(self):

@@ -274,6 +274,19 @@ def test_second_build_is_a_cache_hit(summer):
     assert again.native_build.seconds < 5
 
 
+def test_a_recipe_finds_its_build_without_making_the_design(summer):
+    first = NativeSim.from_recipe("BeatSummer(width=8)", lambda: BeatSummer(width=8),
+                                  "beat_summer")
+
+    def make_again():
+        raise AssertionError("the design was made again: its recipe did not find the build")
+
+    again = NativeSim.from_recipe("BeatSummer(width=8)", make_again, "beat_summer")
+    assert again.native_build.cached
+    assert again.binary == first.binary == summer.binary
+    assert again.shapes == summer.shapes   # kept with the recipe, not read from a design
+
+
 def test_a_build_published_first_is_kept(tmp_path):
     first, late = tmp_path / "first", tmp_path / "late"
     for folder in first, late:

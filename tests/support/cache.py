@@ -9,7 +9,7 @@ from amaranth.hdl import Fragment, Module, UnusedElaboratable
 def found_again_quietly(build):
     """Call ``build()``, a simulator built before, and return it with the messages of Amaranth's
     "created but never used" warnings it caused (there must be none: the recipe finds the binary
-    without elaborating the design it was given, and the demo printed the warning). Amaranth
+    without making the design, and once the demo printed the warning). Amaranth
     warns only once something has been elaborated, as in the demo, so something is first."""
     Fragment.get(Module(), None)
     with warnings.catch_warnings(record=True) as caught:
