@@ -338,6 +338,9 @@ def build_parser():
     bitstream.add_argument("board", metavar="BOARD")
     bitstream.add_argument("--output", type=Path, metavar="DIR",
                            help="folder to write (default bitstreams/BOARD/)")
+    bitstream.add_argument("--parts", action="store_true",
+                           help="build nothing: synthesize each part of BOARD's gateware alone "
+                                "and print its cells (where the logic goes)")
     bitstream.set_defaults(run=board_commands.bitstream)
 
     flash = commands.add_parser(
