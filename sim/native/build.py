@@ -175,11 +175,14 @@ def build_recipe(recipe, make, name="dut", *, jobs=2):
     toolchain = _toolchain()
     cache = build_dir("native")
     recipe_file = cache / "recipes" / f"{name}-{_recipe_digest(recipe, toolchain)[:20]}.json"
-    if recipe_file.exists():
+    try:
         found = json.loads(recipe_file.read_text())
-        final = cache / found["build"]
+        final, shapes = cache / found["build"], PortShapes(**found["shapes"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass   # no recipe yet, or not one this module wrote: built, and the file written below
+    else:
         if (final / BINARY).exists():
-            return _found(final, PortShapes(**found["shapes"]), True, started)
+            return _found(final, shapes, True, started)
     final, shapes, cached = _build(make(), name, jobs)
     recipe_file.parent.mkdir(exist_ok=True)
     staging = recipe_file.with_name(f".{recipe_file.name}.{os.getpid()}")

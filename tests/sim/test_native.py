@@ -1,6 +1,7 @@
 """The native Verilator harness, checked on toy designs with the core's port shapes against
 Python models of them. Four builds in all (one per toy), shared by every test."""
 
+import json
 import random
 import socket
 import subprocess
@@ -15,7 +16,8 @@ from amaranth.lib.wiring import In, Out
 from tickforge.host.codec import BitCodec
 from tickforge.hdl.layouts import input_beat_layout
 from tickforge.sim.native import NativeSim, NativeSimError, NativeSimHang, port_shapes
-from tickforge.sim.native.build import _publish
+from tickforge.sim.native.build import _publish, _recipe_digest, _toolchain
+from tickforge.sim.toolchain import build_dir
 
 from native_toys import (BeatSummer, beat_summer_model, WindowRecorder, window_recorder_model,
                          Stopper, FirstBeatEcho)
@@ -285,6 +287,26 @@ def test_a_recipe_finds_its_build_without_making_the_design(summer):
     assert again.native_build.cached
     assert again.binary == first.binary == summer.binary
     assert again.shapes == summer.shapes   # kept with the recipe, not read from a design
+
+
+def test_a_damaged_recipe_is_built_again_and_mended(summer):
+    recipe = "BeatSummer(width=8), to be damaged"   # a file of its own: other tests read theirs
+    NativeSim.from_recipe(recipe, lambda: BeatSummer(width=8), "beat_summer")
+    path = (build_dir("native") / "recipes" /
+            f"beat_summer-{_recipe_digest(recipe, _toolchain())[:20]}.json")
+    assert json.loads(path.read_text())["shapes"]
+    path.write_text("{not json")
+    made = []
+
+    def make():
+        made.append(True)
+        return BeatSummer(width=8)
+
+    again = NativeSim.from_recipe(recipe, make, "beat_summer")
+    assert made == [True] and again.binary == summer.binary
+    assert again.shapes == summer.shapes
+    assert json.loads(path.read_text())["shapes"]   # mended
+    assert NativeSim.from_recipe(recipe, lambda: None, "beat_summer").binary == summer.binary
 
 
 def test_a_build_published_first_is_kept(tmp_path):
