@@ -28,8 +28,8 @@ from .boards import Board, board as board_named
 from .top import BoardTop
 
 
-__all__ = ["BuildError", "build", "elaborate", "inputs_digest", "summary", "tool_path",
-           "toolchain_env", "FOLDER", "SEED"]
+__all__ = ["BuildError", "build", "cell_count", "elaborate", "inputs_digest", "summary",
+           "tool_path", "toolchain_env", "FOLDER", "SEED"]
 
 
 FOLDER = Path(__file__).resolve().parent
@@ -160,14 +160,20 @@ def _utilisation(report, entry, synthesis):
         names = {"LUT": "TRELLIS_COMB", "FF": "TRELLIS_FF", "BRAM": "DP16KD",
                  "DSP": "MULT18X18D", "IO": "TRELLIS_IO", "PLL": "EHXPLLL"}
     usage = {key: dict(cells[cell]) for key, cell in names.items() if cell in cells}
-    if entry.extension == "bin":   # the last statistics, the whole design's (Yosys prints the
-        # top module's own count first: the flip-flops would be counted twice)
-        totals = synthesis[max(synthesis.rfind("=== design hierarchy ==="),
-                               synthesis.rfind("=== top ==="), 0):]
-        found = re.findall(r"^\s+(\d+)\s+SB_DFF\w*\s*$", totals, re.M)
-        usage["FF"] = {"used": sum(int(count) for count in found),
+    if entry.extension == "bin":
+        usage["FF"] = {"used": cell_count(synthesis, r"SB_DFF\w*"),
                        "available": entry.resources["FF"]}
     return usage
+
+
+def cell_count(statistics, cell_type):
+    """Cells whose type matches the regular expression ``cell_type`` in Yosys's ``stat`` output,
+    from its last statistics, the whole design's (Yosys prints the top module's own count first:
+    they would be counted twice)."""
+    totals = statistics[max(statistics.rfind("=== design hierarchy ==="),
+                            statistics.rfind("=== top ==="), 0):]
+    found = re.findall(rf"^\s+(\d+)\s+{cell_type}\s*$", totals, re.M)
+    return sum(int(count) for count in found)
 
 
 def _fmax(report):

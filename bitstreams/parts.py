@@ -9,7 +9,6 @@ alone they come to more than the whole build, where synthesis folds constants ac
 boundaries.
 """
 
-import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -24,7 +23,7 @@ from ..hdl.parser.itch import ITCHParser
 from ..hdl.pricing.pricing import Pricing
 from ..hdl.risk.gate import RiskGate
 from ..hdl.signals.kernels import SignalKernels
-from .build import BuildError, _entry, _overrides, tool_path
+from .build import BuildError, _entry, _overrides, cell_count, tool_path
 
 
 __all__ = ["PARTS", "part_sizes"]
@@ -45,7 +44,7 @@ which hold the parts before them, after those parts)."""
 
 _TRADING = ("pricing", "signals", "risk")
 
-_CELLS = {   # family: {what: Yosys cell name pattern}
+_CELLS = {   # family: {what: Yosys cell type pattern}
     "ice40": {"LUT4": r"SB_LUT4", "FF": r"SB_DFF\w*", "carry": r"SB_CARRY",
               "BRAM": r"SB_RAM40_4K", "DSP": r"SB_MAC16"},
     "ecp5":  {"LUT4": r"LUT4", "FF": r"TRELLIS_FF", "carry": r"CCU2C", "BRAM": r"DP16KD",
@@ -85,13 +84,7 @@ def part_sizes(name, parts=None):
             if done.returncode != 0:
                 raise BuildError(f"Yosys failed on {entry.name}'s {part}:\n"
                                  f"{done.stderr[-2000:]}")
-            sizes[part] = _count((Path(folder) / f"{part}.txt").read_text(), family)
+            statistics = (Path(folder) / f"{part}.txt").read_text()
+            sizes[part] = {what: cell_count(statistics, cell_type)
+                           for what, cell_type in _CELLS[family].items()}
     return sizes
-
-
-def _count(statistics, family):
-    counts = {}
-    for what, pattern in _CELLS[family].items():
-        found = re.findall(rf"^\s+(\d+)\s+{pattern}\s*$", statistics, re.M)
-        counts[what] = sum(int(number) for number in found)
-    return counts
