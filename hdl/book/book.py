@@ -10,6 +10,7 @@ from ..layouts import (ParsedMessage, MessageKind, Side, EventKind, BookCounters
                        FillSource, event_layout)
 from ..ram import CollisionFreeMemory
 from .levels import LevelOp, SideUpdate, side_layout
+from .serial import SerialSides
 
 
 __all__ = ["OrderEntry", "OrderBook"]
@@ -60,18 +61,21 @@ class OrderBook(wiring.Component):
     forwarded.
 
     A one-slot byte-wide book (the smallest parts') "holds": it copies neither sides, messages nor
-    events. Its sides are registers, read and written in place (a side as its update is
-    computed); it works on the parser's output, which holds still; it offers its event straight
-    from its registers and that message; and it takes the message only as the match drops it or
-    the cycle after its event is taken. So it holds one message at a time, for a few cycles,
-    which its parser, at 14 cycles or more a message, does not notice.
+    events. Its sides live in block RAM and change a byte at a time (:class:`SerialSides`, a few
+    dozen cycles a step, where a side in registers cost a flip-flop and a 4-way choice per bit);
+    it works on the parser's output, which holds still; it offers its event straight from its
+    registers and that message; and it takes the message only as the match drops it or the
+    cycle after its event is taken. So it holds one message at a time, for at most about 60
+    cycles with the boards' two levels: behind a UART, where the shortest message takes over a
+    thousand, nothing waits for it.
 
     For the kernels after it, a subscription leaves as CLEAR, a parameter write as CONFIG and a
     host fill as FILL (see the model).
 
-    Latency: an event is offered 3 cycles after its message is taken from ``i`` (6 at width 1).
+    Latency: an event is offered 3 cycles after its message is taken from ``i`` (6 at width 1;
+    holding, the side step's few dozen more).
     Throughput: 1 message/cycle (replace 1/2) while ``o`` is ready (at width 1, a message every
-    3 cycles, a replace every 6).
+    3 cycles, a replace every 6; holding, one message at a time).
     Back-pressure: when ``o`` is not ready the update and match stages hold and ``i`` is not
     ready; nothing is dropped. (At width 1 the update completes only once ``o`` is empty, so
     ``i.ready`` does not depend on ``o.ready``.) Bad input (unknown references, duplicates, a
@@ -106,7 +110,8 @@ class OrderBook(wiring.Component):
 
         # --- memories -------------------------------------------------------------------------
         # With one slot a side is a register, read where it is: a registered read, or the
-        # update stage's copy of the side, would copy it (see the update stage)
+        # update stage's copy of the side, would copy it (see the update stage); a holding
+        # book keeps its sides in a SerialSides instead
         one_slot = cfg.symbols == 1
         # A one-slot byte-wide book (the smallest parts') keeps no copy of the message either: it
         # works on the parser's output, which holds still, and takes it as its event leaves.
@@ -121,7 +126,7 @@ class OrderBook(wiring.Component):
         orders_w = orders.write_port()
         orders_r = orders.read_port(transparent_for=() if holds else (orders_w,))
         sides_w, sides_r = [], []
-        for side in Side:
+        for side in () if holds else Side:   # holding, the sides are a SerialSides' RAM
             memory = Memory(shape=side_layout(cfg.tracked_levels), depth=cfg.symbols, init=[])
             m.submodules[f"{side.name.lower()}s"] = memory
             sides_w.append(memory.write_port())
@@ -151,9 +156,11 @@ class OrderBook(wiring.Component):
         u_advance = Signal()             # ... and completes it this cycle
         if two_cycle:
             u_compared = Signal()        # ... its side update's comparisons are registered
+                                         #     (holding: its side step has begun)
             m.d.sync += [compared.eq(busy & ~advance & ~reread if holds else busy & ~advance),
-                         u_compared.eq(u_busy & ~u_advance),
-                         u_computed.eq(u_compared & ~u_advance)]
+                         u_compared.eq(u_busy & ~u_advance)]
+            if not holds:   # (holding, the side update says when it is done)
+                m.d.sync += u_computed.eq(u_compared & ~u_advance)
         else:
             m.d.comb += [compared.eq(1), u_computed.eq(1)]
         held = Signal()                  # (holds) a message is in the book, not yet taken
@@ -282,30 +289,36 @@ class OrderBook(wiring.Component):
         u_clears = u_kind == MessageKind.SUBSCRIBE
         u_second_pass = (u_kind == MessageKind.REPLACE) & u_emits
 
-        m.submodules.side_update = update = SideUpdate(cfg.tracked_levels, two_cycle=two_cycle)
-        m.d.comb += [update.side.eq(u_side), update.before.eq(u_before),
-                     update.op.eq(u_update.op), update.price.eq(u_update.price),
-                     update.quantity.eq(u_update.quantity)]
-        updated = m.d.sync if two_cycle else m.d.comb
-        u_after = Signal(side_layout(cfg.tracked_levels))
         level_flags = Signal(BookFlags)
-        results = [
-            *([] if holds else [u_after.eq(update.after)]),   # holding, the side is the copy
-            level_flags.level_dropped.eq(u_changes & update.dropped),
-            level_flags.level_missing.eq(u_changes & update.missing),
-            level_flags.qty_overflow.eq(u_changes & update.overflow),
-        ]
-        # Holding, the side is written as its update is computed, not copied until the update
-        # completes: the side register shows the result, and the flags are kept from then.
-        writing = Signal()               # (holds) the side is written this cycle
-        if holds:
-            m.d.comb += writing.eq(u_compared & ~u_computed)
-            with m.If(writing):
-                updated += results
+        if holds:   # both sides in block RAM, stepped a byte at a time (see SerialSides)
+            m.submodules.sides = sides = SerialSides(cfg.tracked_levels, cfg.exported_levels)
+            m.d.comb += [sides.start.eq(u_busy & ~u_compared), sides.clear.eq(u_clears),
+                         sides.changes.eq(u_changes), sides.side.eq(u_side),
+                         sides.op.eq(u_update.op), sides.price.eq(u_update.price),
+                         sides.quantity.eq(u_update.quantity),
+                         u_computed.eq(u_compared & sides.done),
+                         level_flags.level_dropped.eq(sides.dropped),
+                         level_flags.level_missing.eq(sides.missing),
+                         level_flags.qty_overflow.eq(sides.overflow)]
+            depth, shown = sides.count, sides.levels
         else:
-            updated += results
-        side_after = Signal(side_layout(cfg.tracked_levels))
-        m.d.comb += side_after.eq(u_before if holds else Mux(u_changes, u_after, u_before))
+            m.submodules.side_update = update = SideUpdate(cfg.tracked_levels,
+                                                           two_cycle=two_cycle)
+            m.d.comb += [update.side.eq(u_side), update.before.eq(u_before),
+                         update.op.eq(u_update.op), update.price.eq(u_update.price),
+                         update.quantity.eq(u_update.quantity)]
+            updated = m.d.sync if two_cycle else m.d.comb
+            u_after = Signal(side_layout(cfg.tracked_levels))
+            updated += [
+                u_after.eq(update.after),
+                level_flags.level_dropped.eq(u_changes & update.dropped),
+                level_flags.level_missing.eq(u_changes & update.missing),
+                level_flags.qty_overflow.eq(u_changes & update.overflow),
+            ]
+            side_after = Signal(side_layout(cfg.tracked_levels))
+            m.d.comb += side_after.eq(Mux(u_changes, u_after, u_before))
+            depth = side_after.count
+            shown = [side_after.levels[level] for level in range(cfg.exported_levels)]
         u_all_flags = Signal(BookFlags)
         m.d.comb += u_all_flags.eq(Value.cast(u_flags) | Value.cast(level_flags) |
                                    Mux(u_second_pass, level_flags_carry, 0))
@@ -324,14 +337,15 @@ class OrderBook(wiring.Component):
             o_free = ~self.o.valid if two_cycle else ~self.o.valid | self.o.ready
         m.d.comb += u_advance.eq(u_busy & u_computed & (o_free | ~u_emits))
         write_slot = Mux(u_clears, u_msg.body.code, u_slot)
-        side_written = Mux(u_clears, 0, update.after if holds else u_after)
-        if one_slot:   # the side holds still while its update runs: no copy of it
+        if not holds:
+            side_written = Mux(u_clears, 0, u_after)
+        if one_slot and not holds:   # the side holds still while its update runs: no copy
             m.d.comb += u_before.eq(Mux(u_side == Side.BID, sides_r[0].data, sides_r[1].data))
         sides_before = []
         for side, write, read in zip(Side, sides_w, sides_r):
             writes = u_clears | (u_changes & (u_side == side))
             m.d.comb += [write.addr.eq(write_slot), write.data.eq(side_written),
-                         write.en.eq((writing if holds else u_advance) & writes)]
+                         write.en.eq(u_advance & writes)]
             if one_slot:
                 continue
             # the match stage's read missed the write the update stage makes as both advance:
@@ -448,12 +462,12 @@ class OrderBook(wiring.Component):
                     book = event.body.book
                     load += [event.kind.eq(EventKind.BOOK), book.slot.eq(u_slot),
                              book.side.eq(u_side), book.cause.eq(u_kind),
-                             book.flags.eq(u_all_flags), book.depth.eq(side_after.count)]
+                             book.flags.eq(u_all_flags), book.depth.eq(depth)]
                     with m.If(u_kind == MessageKind.EXECUTE):
                         load += [book.trade_price.eq(u_trade.price),
                                  book.trade_qty.eq(u_trade.quantity)]
                     for level in range(cfg.exported_levels):
-                        load += book.levels[level].eq(side_after.levels[level])
+                        load += book.levels[level].eq(shown[level])
 
         if holds:
             t_out = Signal(32)           # the cycle the event is first offered
