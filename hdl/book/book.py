@@ -26,6 +26,16 @@ class OrderEntry(data.Struct):
     shares: 32
 
 
+_KEY_FIELDS = ("ref", "slot", "side", "price")
+"""The fields of an :class:`OrderEntry` only an add writes; a removal changes the rest (its
+``valid`` and ``shares``)."""
+
+
+def _entry_part(names):
+    layout = OrderEntry.as_shape()
+    return data.StructLayout({name: layout[name].shape for name in names})
+
+
 _BOOK_KINDS = (MessageKind.ADD, MessageKind.EXECUTE, MessageKind.CANCEL, MessageKind.DELETE,
                MessageKind.REPLACE, MessageKind.TRADE, MessageKind.LEVEL, MessageKind.FILL)
 
@@ -36,7 +46,8 @@ class OrderBook(wiring.Component):
 
     Structure. A subscription table (``symbols`` registers, compared in parallel) maps a
     message's locate to a slot. The order table is a block RAM of ``order_sets`` rows, each a
-    set of ``order_ways`` orders, addressed by ``config.order_set(ref)``. Bid and ask sides
+    set of ``order_ways`` orders, addressed by ``config.order_set(ref)`` (a holding book, below,
+    splits it in two, the fields only an add writes and the rest). Bid and ask sides
     live in two RAMs of ``symbols`` rows, each row a whole side (``tracked_levels`` levels) so
     one read fetches everything a message can touch.
 
@@ -121,10 +132,30 @@ class OrderBook(wiring.Component):
         # a transparent read
         holds = one_slot and cfg.width == 1
         set_layout = data.ArrayLayout(OrderEntry, cfg.order_ways)
-        memory = CollisionFreeMemory if holds else Memory
-        m.submodules.orders = orders = memory(shape=set_layout, depth=cfg.order_sets, init=[])
-        orders_w = orders.write_port()
-        orders_r = orders.read_port(transparent_for=() if holds else (orders_w,))
+        if holds:   # an add writes a whole order, a removal only its state: two tables, written
+                    # a way at a time, so no write needs the old entry multiplexed back in
+            parts = {"keys": _KEY_FIELDS,
+                     "states": [name for name, _ in OrderEntry.as_shape() if name not in
+                                _KEY_FIELDS]}
+            tables = {}
+            for part, names in parts.items():
+                shape = data.ArrayLayout(_entry_part(names), cfg.order_ways)
+                m.submodules[f"order_{part}"] = table = CollisionFreeMemory(
+                    shape=shape, depth=cfg.order_sets, init=[])
+                tables[part] = table.write_port(granularity=1), table.read_port()
+            order_reads = [read for _, read in tables.values()]
+            entries = Signal(set_layout)
+            for part, names in parts.items():
+                for w in range(cfg.order_ways):
+                    m.d.comb += [entries[w][name].eq(tables[part][1].data[w][name])
+                                 for name in names]
+        else:
+            m.submodules.orders = orders = Memory(shape=set_layout, depth=cfg.order_sets,
+                                                  init=[])
+            orders_w = orders.write_port()
+            orders_r = orders.read_port(transparent_for=(orders_w,))
+            order_reads = [orders_r]
+            entries = orders_r.data
         sides_w, sides_r = [], []
         for side in () if holds else Side:   # holding, the sides are a SerialSides' RAM
             memory = Memory(shape=side_layout(cfg.tracked_levels), depth=cfg.symbols, init=[])
@@ -177,12 +208,12 @@ class OrderBook(wiring.Component):
         if holds:   # the new order's set is read the cycle after the old one's is written
             m.d.sync += reread.eq(first_pass_of_replace & advance)
             start_read = accept | reread
-            m.d.comb += orders_r.addr.eq(cfg.order_set(lookup_ref))
+            m.d.comb += [read.addr.eq(cfg.order_set(lookup_ref)) for read in order_reads]
         else:
             start_read = accept | (first_pass_of_replace & advance)
             m.d.comb += orders_r.addr.eq(cfg.order_set(Mux(first_pass_of_replace, order.new_ref,
                                                            incoming.body.order.ref)))
-        m.d.comb += orders_r.en.eq(start_read)
+        m.d.comb += [read.en.eq(start_read) for read in order_reads]
         for port in sides_r if not one_slot else ():
             if two_cycle:   # in the comparison cycle (see above)
                 m.d.comb += [port.addr.eq(slot), port.en.eq(busy & ~compared)]
@@ -192,7 +223,6 @@ class OrderBook(wiring.Component):
 
         # --- match: find the order in its set ---------------------------------------------------
         ways = cfg.order_ways
-        entries = orders_r.data
         compare = m.d.sync if two_cycle else m.d.comb
         same_ref = Signal(ways)   # a live order with this reference, on any slot
         owned = Signal(ways)      # ... on this message's slot
@@ -259,19 +289,30 @@ class OrderBook(wiring.Component):
                      added.side.eq(Mux(second_pass, carried_side, order.side)),
                      added.price.eq(order.price), added.shares.eq(order.shares)]
         new_set = Signal(set_layout)
+        adding = [books_order & (free_way == w) for w in range(ways)]
         for w in range(ways):   # a reference is live in one way at most: owned is one-hot
             reduced = Signal(OrderEntry, name=f"reduced_{w}")
             empties = removes_all | kept[w][32]
             m.d.comb += [reduced.eq(entries[w]),
                          reduced.shares.eq(Mux(empties, 0, kept[w][:32])),
                          reduced.valid.eq(~empties & (kept[w][:32] != 0)),
-                         new_set[w].eq(Mux(books_order & (free_way == w), added,
-                                           Mux(owned[w], reduced, entries[w])))]
-        m.d.comb += [
-            orders_w.addr.eq(cfg.order_set(lookup_ref)),
-            orders_w.data.eq(new_set),
-            orders_w.en.eq(advance & ~refused & (books_order | applies_removal)),
-        ]
+                         new_set[w].eq(Mux(adding[w], added,
+                                           reduced if holds else Mux(owned[w], reduced,
+                                                                     entries[w])))]
+        writes_order = advance & ~refused & (books_order | applies_removal)
+        if holds:
+            for part, names in parts.items():
+                write = tables[part][0]
+                changed = Cat(adding) if part == "keys" else \
+                    Cat(adding) | Mux(applies_removal, owned, 0)
+                m.d.comb += [write.addr.eq(cfg.order_set(lookup_ref)),
+                             write.en.eq(Mux(writes_order, changed, 0))]
+                for w in range(ways):   # a key is written only by an add
+                    written = added if part == "keys" else new_set[w]
+                    m.d.comb += [write.data[w][name].eq(written[name]) for name in names]
+        else:
+            m.d.comb += [orders_w.addr.eq(cfg.order_set(lookup_ref)), orders_w.data.eq(new_set),
+                         orders_w.en.eq(writes_order)]
 
         # --- the update stage: the side's levels, the side write and the event ------------------
         u_msg = incoming if holds else Signal(ParsedMessage)
