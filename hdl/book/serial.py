@@ -149,9 +149,9 @@ class SerialSides(wiring.Component):
                     m.d.sync += [self.done.eq(0), self.dropped.eq(0), self.missing.eq(0),
                                  self.overflow.eq(0), level.eq(0), byte.eq(0), fetched.eq(0),
                                  subtract.eq(1), carry.eq(1), nonzero.eq(0)]
-                    with m.If(self.clear):
+                    with m.If(self.clear):   # (and show the empty side: no reset per bit)
                         m.d.sync += [c.eq(0) for c in counts]
-                        m.d.sync += [self.levels.eq(0), self.done.eq(1)]
+                        m.next = "SHOW"
                     with m.Elif(self.changes):
                         m.next = "SCAN"
                     with m.Else():
