@@ -57,7 +57,8 @@ class CollisionFreeMemory(Memory):
             raise ValueError(f"the collision-free memory made at {made_at} needs a "
                              f"synchronous read port, not transparent, in its write port's "
                              f"domain")
-        m.d[read.domain] += Assert(~(read.en & write.en & (read.addr == write.addr)),
+        # (a write port with a granularity has an enable per part: any of them writes)
+        m.d[read.domain] += Assert(~(read.en & write.en.any() & (read.addr == write.addr)),
                                    f"the collision-free memory made at {made_at} read the "
                                    f"address written in the same cycle")
         return m

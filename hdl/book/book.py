@@ -76,15 +76,16 @@ class OrderBook(wiring.Component):
     dozen cycles a step, where a side in registers cost a flip-flop and a 4-way choice per bit);
     it works on the parser's output, which holds still; it offers its event straight from its
     registers and that message; and it takes the message only as the match drops it or the
-    cycle after its event is taken. So it holds one message at a time, for at most about 60
-    cycles with the boards' two levels: behind a UART, where the shortest message takes over a
-    thousand, nothing waits for it.
+    cycle after its event is taken. So it holds one message at a time: a side step takes at most
+    about 280 cycles with the boards' 16 levels (a replace makes two), and a message that moves
+    a side is 21 bytes or more with its length, 1,260 cycles on the fastest board's line (the
+    HX8K's, 60 cycles a byte), so behind a UART the book keeps up.
 
     For the kernels after it, a subscription leaves as CLEAR, a parameter write as CONFIG and a
     host fill as FILL (see the model).
 
     Latency: an event is offered 3 cycles after its message is taken from ``i`` (6 at width 1;
-    holding, the side step's few dozen more).
+    holding, the side step's more: see :class:`SerialSides`).
     Throughput: 1 message/cycle (replace 1/2) while ``o`` is ready (at width 1, a message every
     3 cycles, a replace every 6; holding, one message at a time).
     Back-pressure: when ``o`` is not ready the update and match stages hold and ``i`` is not

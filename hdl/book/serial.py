@@ -1,11 +1,11 @@
 """Both sides of a one-slot book in block RAM, changed a byte at a time: the smallest parts'."""
 
-from amaranth.hdl import Module, Signal, Mux, Cat, Const
+from amaranth.hdl import Module, Signal, Mux, Cat
 from amaranth.lib import data, enum, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..layouts import Side, Level
+from ..ram import CollisionFreeMemory
 from .levels import LevelOp
 
 
@@ -52,14 +52,17 @@ class SerialSides(wiring.Component):
         The step.
     done : ``Out(1)``
         The step is complete; the outputs below hold until the next ``start``.
-    count, levels : ``Out``
-        ``side``'s depth after the step and its first ``exported_levels`` levels (zero past its
-        depth).
+    count : ``Out``
+        ``side``'s depth (after the step, once ``done``).
+    levels : ``Out``
+        The first ``exported_levels`` levels of the step's side as the step left them (zero
+        past its depth), held until the next ``start``.
     dropped, missing, overflow : ``Out(1)``
         The step's flags, as :class:`~tickforge.hdl.book.levels.SideUpdate` defines them.
 
-    Latency: about 8 cycles per level scanned, 8 more for a quantity, 16 per level moved and 16
-    per exported level, so a few dozen cycles with two levels. One step at a time.
+    Latency: 9 cycles per level scanned, 8 more for a quantity (16 to change it), 16 per level
+    moved, 8 to write a new one and 16 per exported level: up to about 280 cycles with 16
+    levels, one exported, when a level enters a full side at the top. One step at a time.
     """
 
     def __init__(self, tracked_levels, exported_levels):
@@ -85,9 +88,11 @@ class SerialSides(wiring.Component):
         m = Module()
         tracked = self.tracked_levels
         level_bits = (tracked - 1).bit_length()
-        m.submodules.ram = ram = Memory(shape=8, depth=2 << (level_bits + 3), init=[])
+        # a byte is read, then written, never both in one cycle: no collision to resolve
+        m.submodules.ram = ram = CollisionFreeMemory(shape=8, depth=2 << (level_bits + 3),
+                                                     init=[])
         write = ram.write_port()
-        read = ram.read_port(transparent_for=())
+        read = ram.read_port()
 
         counts = [Signal(range(tracked + 1), name=f"{side.name.lower()}_count") for side in Side]
         count = Mux(self.side == Side.BID, counts[0], counts[1])
@@ -96,10 +101,12 @@ class SerialSides(wiring.Component):
         level = Signal(range(tracked + 1))     # the level a loop is at (and writes)
         source = Signal(range(tracked + 1))    # the level it reads: a move's neighbour
         byte = Signal(range(_LEVEL_BYTES))     # ... and their byte
+        last_byte = byte == _LEVEL_BYTES - 1
         fetched = Signal()                      # the byte read last cycle is on read.data
         m.d.comb += [source.eq(level),
                      read.addr.eq(Cat(byte, source[:level_bits], self.side)),
-                     write.addr.eq(Cat(byte, level[:level_bits], self.side)), read.en.eq(1)]
+                     write.addr.eq(Cat(byte, level[:level_bits], self.side)),
+                     read.en.eq(~write.en)]
 
         def set_count(value):
             for side, side_count in zip(Side, counts):
@@ -113,7 +120,7 @@ class SerialSides(wiring.Component):
             with m.Else():
                 m.d.sync += fetched.eq(0)
                 m.d.comb += [write.data.eq(read.data), write.en.eq(1)]
-                with m.If(byte == _LEVEL_BYTES - 1):
+                with m.If(last_byte):
                     m.d.sync += [byte.eq(0), level.eq(level + step)]
                 with m.Else():
                     m.d.sync += byte.eq(byte + 1)
@@ -139,9 +146,6 @@ class SerialSides(wiring.Component):
         saturate = Signal()
         is_bid = self.side == Side.BID
         full = count == tracked
-
-        def finish_level():   # the loop's last byte of a level
-            return byte == _LEVEL_BYTES - 1
 
         with m.FSM():
             with m.State("IDLE"):
@@ -197,7 +201,7 @@ class SerialSides(wiring.Component):
                 with m.Else():
                     m.d.sync += fetched.eq(0)
                     accumulate()
-                    with m.If(finish_level()):
+                    with m.If(last_byte):
                         m.d.sync += byte.eq(4)
                         m.next = "APPLY"
                     with m.Else():
@@ -245,8 +249,8 @@ class SerialSides(wiring.Component):
                 with m.Switch(change):
                     with m.Case(_Change.MODIFY):
                         m.next = "MODIFY"
-                    with m.Case(_Change.INSERT):
-                        m.d.sync += [level.eq(tracked - 1), byte.eq(0)]
+                    with m.Case(_Change.INSERT):   # from the new last level
+                        m.d.sync += [level.eq(Mux(full, tracked - 1, count)), byte.eq(0)]
                         m.next = "OPEN"
                     with m.Case(_Change.DELETE):
                         m.d.sync += [level.eq(at), byte.eq(0)]
@@ -270,18 +274,18 @@ class SerialSides(wiring.Component):
                         with m.Default():
                             m.d.comb += write.data.eq(operand)
                     m.d.comb += write.en.eq(1)
-                    with m.If(finish_level()):
+                    with m.If(last_byte):
                         m.d.sync += [level.eq(0), byte.eq(0)]
                         m.next = "SHOW"
                     with m.Else():
                         m.d.sync += byte.eq(byte + 1)
 
-            # Insert: each level from the last down to the new one's takes the level above it
-            # (the last one falls off), then the new level is written.
+            # Insert: each level from the new last one down to the new one's takes the level
+            # above it (on a full side the last one falls off), then the new level is written.
             with m.State("OPEN"):
                 with m.If(level == at):
                     m.d.comb += [write.data.eq(operand), write.en.eq(1)]
-                    with m.If(finish_level()):
+                    with m.If(last_byte):
                         set_count(Mux(full, tracked, count + 1))
                         m.d.sync += [level.eq(0), byte.eq(0)]
                         m.next = "SHOW"
@@ -310,7 +314,7 @@ class SerialSides(wiring.Component):
                     m.d.sync += [fetched.eq(0),
                                  self.levels.eq(Cat(self.levels.as_value()[8:],
                                                     Mux(level < count, read.data, 0)))]
-                    with m.If(finish_level()):
+                    with m.If(last_byte):
                         m.d.sync += [level.eq(level + 1), byte.eq(0)]
                     with m.Else():
                         m.d.sync += byte.eq(byte + 1)

@@ -167,8 +167,9 @@ def test_book_matches_model_on_random_messages(width, idle, backpressure, seed):
 
 @pytest.mark.parametrize("width", [8, 1])
 def test_one_slot_book_matches_model(width, seed):
-    """With one slot the sides are registers read in place, not RAMs (the iCEBreaker's book):
-    the same events, under back-pressure too."""
+    """With one slot the sides are registers read in place, not RAMs; at width 1 the book also
+    holds its message and keeps its sides in a SerialSides (the iCEBreaker's book): the same
+    events, under back-pressure too."""
     config = replace(SMALL, width=width, symbols=1)
     messages = random_messages(random.Random(seed), config, 1500, locates=(7, 7, 7, 8))
     expected, got, model = run_book(config, messages, idle=0.2, backpressure=0.4, seed=seed)

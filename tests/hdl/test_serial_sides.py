@@ -13,8 +13,9 @@ from tickforge.hdl.layouts import Side
 from tickforge.host.model.book import BookModel
 
 
-@pytest.mark.parametrize("tracked,exported", [(2, 1), (3, 3), (5, 2)])
-def test_serial_sides_match_model(tracked, exported, seed):
+@pytest.mark.parametrize("tracked,exported,steps", [(2, 1, 600), (3, 3, 600), (5, 2, 600),
+                                                    (16, 1, 3000)])   # the last: the boards'
+def test_serial_sides_match_model(tracked, exported, steps, seed):
     rng = random.Random(seed)
     dut = SerialSides(tracked, exported)
     model = BookModel(CoreConfig(tracked_levels=tracked, exported_levels=exported))
@@ -33,19 +34,19 @@ def test_serial_sides_match_model(tracked, exported, seed):
         while not ctx.get(dut.done):
             await ctx.tick()
             cycles += 1
-            assert cycles < 40 * tracked + 40, f"no done after {inputs}"
+            assert cycles < 20 * tracked + 16 * exported + 40, f"no done after {inputs}"
 
     async def testbench(ctx):
-        for _ in range(600):
+        for _ in range(steps):
             side = rng.choice(list(Side))
-            if rng.random() < 0.02:
+            if rng.random() < 0.005:
                 await step(ctx, clear=1, changes=0, side=side)
                 sides[Side.BID].clear()
                 sides[Side.ASK].clear()
                 assert ctx.get(dut.count) == 0
                 continue
             changes = rng.random() < 0.9
-            op = rng.choice(list(LevelOp))
+            op = rng.choices(list(LevelOp), weights=[5, 2, 3])[0]   # ADD, REMOVE, SET: sides fill
             levels = sides[side]
             price = rng.choice(prices + [level[0] for level in levels] * 2)
             quantity = rng.choice(quantities + [level[1] for level in levels])
