@@ -1,5 +1,7 @@
 """Both sides of a one-slot book in block RAM, changed a byte at a time: the smallest parts'."""
 
+from contextlib import contextmanager
+
 from amaranth.hdl import Module, Signal, Mux, Cat
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
@@ -108,6 +110,22 @@ class SerialSides(wiring.Component):
                      write.addr.eq(Cat(byte, level[:level_bits], self.side)),
                      read.en.eq(~write.en)]
 
+        @contextmanager
+        def fetched_byte():   # a loop's read takes two cycles: the body runs in the second,
+                              # with the byte on read.data
+            with m.If(~fetched):
+                m.d.sync += fetched.eq(1)
+            with m.Else():
+                m.d.sync += fetched.eq(0)
+                yield
+
+        @contextmanager
+        def next_byte(last=last_byte):   # on to the loop's next byte; the body runs at its last
+            with m.If(last):
+                yield
+            with m.Else():
+                m.d.sync += byte.eq(byte + 1)
+
         def set_count(value):
             for side, side_count in zip(Side, counts):
                 with m.If(self.side == side):
@@ -115,15 +133,10 @@ class SerialSides(wiring.Component):
 
         def move(step):   # a loop over the level's bytes, each the same byte of ``source``
             m.d.comb += source.eq(level + step)
-            with m.If(~fetched):
-                m.d.sync += fetched.eq(1)
-            with m.Else():
-                m.d.sync += fetched.eq(0)
+            with fetched_byte():
                 m.d.comb += [write.data.eq(read.data), write.en.eq(1)]
-                with m.If(last_byte):
+                with next_byte():
                     m.d.sync += [byte.eq(0), level.eq(level + step)]
-                with m.Else():
-                    m.d.sync += byte.eq(byte + 1)
 
         # One adder for every comparison and sum: a RAM byte plus the operation's byte (or its
         # complement, carry in 1, to subtract), least significant byte first.
@@ -167,23 +180,19 @@ class SerialSides(wiring.Component):
                 with m.If(level == count):
                     m.d.sync += [at.eq(level), present.eq(0)]
                     m.next = "DECIDE"
-                with m.Elif(~fetched):
+                with m.Elif(~fetched):   # (fetched_byte's two cycles, in this chain)
                     m.d.sync += fetched.eq(1)
                 with m.Else():
                     m.d.sync += fetched.eq(0)
                     accumulate()
-                    with m.If(byte == 3):
-                        higher, equal = total[8] & (nonzero | (total[:8] != 0)), \
-                            ~(nonzero | (total[:8] != 0))
-                        lower = ~total[8]
+                    with next_byte(last=byte == 3):   # the price's last byte
+                        differs = nonzero | (total[:8] != 0)
                         m.d.sync += [byte.eq(0), *restart]
-                        with m.If(Mux(is_bid, higher, lower)):
+                        with m.If(Mux(is_bid, total[8] & differs, ~total[8])):   # ahead
                             m.d.sync += level.eq(level + 1)
                         with m.Else():
-                            m.d.sync += [at.eq(level), present.eq(equal)]
+                            m.d.sync += [at.eq(level), present.eq(~differs)]
                             m.next = "DECIDE"
-                    with m.Else():
-                        m.d.sync += byte.eq(byte + 1)
 
             with m.State("DECIDE"):
                 # a present level's quantity and the operation's, summed or subtracted first
@@ -196,16 +205,11 @@ class SerialSides(wiring.Component):
                     m.next = "APPLY"
 
             with m.State("SUM"):
-                with m.If(~fetched):
-                    m.d.sync += fetched.eq(1)
-                with m.Else():
-                    m.d.sync += fetched.eq(0)
+                with fetched_byte():
                     accumulate()
-                    with m.If(last_byte):
+                    with next_byte():
                         m.d.sync += byte.eq(4)
                         m.next = "APPLY"
-                    with m.Else():
-                        m.d.sync += byte.eq(byte + 1)
 
             with m.State("APPLY"):
                 # the golden model's rules, as SideUpdate applies them
@@ -261,10 +265,7 @@ class SerialSides(wiring.Component):
 
             # The present level's quantity, again through the adder, now written back.
             with m.State("MODIFY"):
-                with m.If(~fetched):
-                    m.d.sync += fetched.eq(1)
-                with m.Else():
-                    m.d.sync += fetched.eq(0)
+                with fetched_byte():
                     accumulate()
                     with m.Switch(new):
                         with m.Case(_New.SUM):
@@ -274,23 +275,19 @@ class SerialSides(wiring.Component):
                         with m.Default():
                             m.d.comb += write.data.eq(operand)
                     m.d.comb += write.en.eq(1)
-                    with m.If(last_byte):
+                    with next_byte():
                         m.d.sync += [level.eq(0), byte.eq(0)]
                         m.next = "SHOW"
-                    with m.Else():
-                        m.d.sync += byte.eq(byte + 1)
 
             # Insert: each level from the new last one down to the new one's takes the level
             # above it (on a full side the last one falls off), then the new level is written.
             with m.State("OPEN"):
                 with m.If(level == at):
                     m.d.comb += [write.data.eq(operand), write.en.eq(1)]
-                    with m.If(last_byte):
+                    with next_byte():
                         set_count(Mux(full, tracked, count + 1))
                         m.d.sync += [level.eq(0), byte.eq(0)]
                         m.next = "SHOW"
-                    with m.Else():
-                        m.d.sync += byte.eq(byte + 1)
                 with m.Else():
                     move(-1)
 
@@ -308,14 +305,12 @@ class SerialSides(wiring.Component):
                 with m.If(level == self.exported_levels):
                     m.d.sync += self.done.eq(1)
                     m.next = "IDLE"
-                with m.Elif(~fetched):
+                with m.Elif(~fetched):   # (fetched_byte's two cycles, in this chain)
                     m.d.sync += fetched.eq(1)
                 with m.Else():
                     m.d.sync += [fetched.eq(0),
                                  self.levels.eq(Cat(self.levels.as_value()[8:],
                                                     Mux(level < count, read.data, 0)))]
-                    with m.If(last_byte):
+                    with next_byte():
                         m.d.sync += [level.eq(level + 1), byte.eq(0)]
-                    with m.Else():
-                        m.d.sync += byte.eq(byte + 1)
         return m
