@@ -80,8 +80,8 @@ depth: the small-part book keeps its sides in block RAM, where 16 levels cost so
 cells more than 2) and 1 exported."""
 
 _SMALL_PART_LINK = dict(rx_ring=512, tx_ring=256, max_payload=128, queue_frames=2, tx_frames=2,
-                        counter_ram=True, collision_free=True)
-"""The iCE40s' link: small rings and frames, the counters in block RAM."""
+                        counter_ram=True, status_bank=True, collision_free=True)
+"""The iCE40s' link: small rings and frames, its counters and the core's in block RAM."""
 
 _ULX3S_CONFIG = CoreConfig(width=1, symbols=16, order_sets=4096, order_ways=4,
                            tracked_levels=8, exported_levels=5, trading=False)

@@ -40,7 +40,7 @@ class BoardTop(Elaboratable):
 
     def __init__(self, board):
         self.board = board
-        self.core = Core(board.config)
+        self.core = Core(board.config, counters_port=board.link.get("status_bank", False))
         self.link = SerialLink(board.config.exported_levels, board.divisor, **board.link)
 
     def elaborate(self, platform):
@@ -82,6 +82,8 @@ class BoardTop(Elaboratable):
         m.d.comb += [link.rx.eq(uart_rx.i), uart_tx.o.eq(link.tx)]
         wiring.connect(m, link.core_i, core.i)
         wiring.connect(m, core.o, link.core_o)
+        if self.core.counters_port:
+            m.d.comb += link.status.eq(core.counters)
 
         self._leds(m, platform, link.counters)
         return m

@@ -5,7 +5,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import CoreConfig
-from .layouts import EventKind, input_beat_layout, event_layout
+from .layouts import EventKind, StatusCounters, input_beat_layout, event_layout
 from .parser.itch import ITCHParser
 from .book.book import OrderBook
 from .control import ParamStore, EventFilter
@@ -35,13 +35,24 @@ class Core(wiring.Component):
     stalls the kernels one after another back to ``i``; nothing is dropped. Parameter writes
     wait until every kernel after the parameter store is idle; the signal kernels wait for the
     risk gate before each price update, so inventory and live quotes are never stale.
+
+    ``counters_port`` (one slot at width 1, no trading: a small part's core): the parser's and
+    the book's counters come out live on ``counters: Out(StatusCounters)``, and each STATUS
+    event leaves them at 0 for the link's :class:`~tickforge.hdl.link.counters.StatusBank` to
+    fill in, so they cost no register upper bits nor multiplexer here. This core changes no
+    counter while it offers an event, so the bank's snapshot is the event's.
     """
 
-    def __init__(self, config=CoreConfig()):
+    def __init__(self, config=CoreConfig(), *, counters_port=False):
+        if counters_port and (config.trading or config.symbols != 1 or config.width != 1):
+            raise ValueError("Core: only a one-slot byte-wide core without trading kernels "
+                             "leaves its counters to the link (counters_port)")
         self.config = config
+        self.counters_port = counters_port
         super().__init__({
             "i": In(stream.Signature(input_beat_layout(config.width))),
             "o": Out(stream.Signature(event_layout(config.exported_levels))),
+            **({"counters": Out(StatusCounters)} if counters_port else {}),
         })
 
     def elaborate(self, platform):
@@ -50,8 +61,11 @@ class Core(wiring.Component):
         now = Signal(32)
         m.d.sync += now.eq(now + 1)
 
-        m.submodules.parser = parser = ITCHParser(cfg.width)
-        m.submodules.book = book = OrderBook(cfg)
+        m.submodules.parser = parser = ITCHParser(cfg.width, counters_port=self.counters_port)
+        m.submodules.book = book = OrderBook(cfg, counters_port=self.counters_port)
+        if self.counters_port:
+            m.d.comb += [self.counters.parser.eq(parser.counters),
+                         self.counters.book.eq(book.counters)]
         m.submodules.params = params = ParamStore(cfg)
         m.submodules.output = output = EventFilter(cfg)
         m.d.comb += [parser.now.eq(now), book.now.eq(now),

@@ -24,8 +24,8 @@ __all__ = [
     "MessageHeader", "ITCH_MESSAGES", "TICKFORGE_MESSAGES", "WIRE_MESSAGES", "MAX_MESSAGE_LENGTH",
     "Side", "MessageKind", "OrderFields", "ConfigFields", "DirectoryFields", "ParserCounters",
     "ParsedMessage", "PARSED_BODY", "EventKind", "SignalReason", "RejectReason", "FillSource",
-    "BookFlags", "Level", "BookCounters", "RiskCounters", "PriceFields", "OrderSignal",
-    "FillFields", "EVENT_BODY",
+    "BookFlags", "Level", "BookCounters", "StatusCounters", "RiskCounters", "PriceFields",
+    "OrderSignal", "FillFields", "EVENT_BODY",
     "book_update_layout", "event_layout", "input_beat_layout",
 ]
 
@@ -436,6 +436,14 @@ class BookCounters(data.Struct):
     overexecutions: 32
     qty_overflows:  32
     config_errors:  32  # subscriptions to a slot that does not exist
+
+
+class StatusCounters(data.Struct):
+    """The parser's and the book's counters, in the order a STATUS event carries them (its
+    ``parser`` then ``book`` fields): what a small part's core hands its link, which keeps them
+    in block RAM (:class:`~tickforge.hdl.link.counters.StatusBank`)."""
+    parser: ParserCounters
+    book:   BookCounters
 
 
 class RiskCounters(data.Struct):

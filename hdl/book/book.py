@@ -94,14 +94,24 @@ class OrderBook(wiring.Component):
     full set, levels beyond the tracked depth, quantities that overflow, unsubscribed locates,
     bad slots) is counted in the status event's ``book`` counters and, where a book event is
     emitted, flagged in it.
+
+    ``counters_port`` (a holding book only: one slot, width 1): the book's counters come out
+    live on ``counters: Out(BookCounters)``, and its STATUS events leave their ``parser`` and
+    ``book`` counters at 0, for the link to fill in (see :class:`~tickforge.hdl.core.Core`).
     """
 
-    def __init__(self, config=CoreConfig()):
+    def __init__(self, config=CoreConfig(), *, counters_port=False):
+        if counters_port and not (config.symbols == 1 and config.width == 1):
+            raise ValueError(f"OrderBook: only a one-slot byte-wide book (which holds its "
+                             f"counters still while it offers an event) has a counters port, "
+                             f"not {config.symbols} slots at width {config.width}")
         self.config = config
+        self.counters_port = counters_port
         super().__init__({
             "i":   In(stream.Signature(ParsedMessage)),
             "o":   Out(stream.Signature(event_layout(config.exported_levels))),
             "now": In(32),
+            **({"counters": Out(BookCounters)} if counters_port else {}),
         })
 
     def elaborate(self, platform):
@@ -497,9 +507,10 @@ class OrderBook(wiring.Component):
                 with m.Case(MessageKind.STATUS):
                     status = event.body.status
                     load += [event.kind.eq(EventKind.STATUS),
-                             status.tag.eq(u_msg.body.status.tag),
-                             status.parser.eq(u_msg.body.status.parser),
-                             status.book.eq(counters)]
+                             status.tag.eq(u_msg.body.status.tag)]
+                    if not self.counters_port:   # else the link fills them in
+                        load += [status.parser.eq(u_msg.body.status.parser),
+                                 status.book.eq(counters)]
                 with m.Default():
                     book = event.body.book
                     load += [event.kind.eq(EventKind.BOOK), book.slot.eq(u_slot),
@@ -511,6 +522,8 @@ class OrderBook(wiring.Component):
                     for level in range(cfg.exported_levels):
                         load += book.levels[level].eq(shown[level])
 
+        if self.counters_port:
+            m.d.comb += self.counters.eq(counters)
         if holds:
             t_out = Signal(32)           # the cycle the event is first offered
             with m.If(~u_computed):

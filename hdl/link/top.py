@@ -9,8 +9,9 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import CoreConfig
 from ..core import Core
-from ..layouts import LINK_MAX_PAYLOAD, LinkCounters, event_layout, input_beat_layout
-from .counters import CounterBank
+from ..layouts import (LINK_MAX_PAYLOAD, LinkCounters, StatusCounters, event_layout,
+                       input_beat_layout)
+from .counters import CounterBank, StatusBank
 from .events import EventSerializer
 from .framing import Deframer, Framer, FrameSender
 from .uart import UARTRx, UARTTx
@@ -45,24 +46,29 @@ class Link(wiring.Component):
     latency bound at low rates), ``quiet_cycles`` (cycles without core activity after which
     a barrier counts the core as done; must exceed the core's latency), ``counter_ram``
     (keep the 32-bit counters for the control frames in block RAM, a
-    :class:`~tickforge.hdl.link.counters.CounterBank`, not in registers: for small parts) and
-    ``collision_free`` (both rings are a
+    :class:`~tickforge.hdl.link.counters.CounterBank`, not in registers: for small parts),
+    ``status_bank`` (a :class:`~tickforge.hdl.link.counters.StatusBank` keeps the core's
+    counters, taken live on ``status: In(StatusCounters)``, and writes them into its STATUS
+    events: for a ``Core(counters_port=True)``) and ``collision_free`` (both rings are a
     :class:`~tickforge.hdl.ram.CollisionFreeMemory`, which an iCE40 build maps without guard
     logic).
     """
 
     def __init__(self, exported_levels, *, rx_ring=4096, tx_ring=4096,
                  max_payload=LINK_MAX_PAYLOAD, queue_frames=8, tx_frames=8, flush_idle=64,
-                 quiet_cycles=256, counter_ram=False, collision_free=False):
+                 quiet_cycles=256, counter_ram=False, status_bank=False,
+                 collision_free=False):
         if not isinstance(quiet_cycles, int) or quiet_cycles <= flush_idle:
             raise ValueError(f"Link: quiet_cycles must exceed flush_idle ({flush_idle}), so a "
                              f"barrier finds the last frame flushed; not {quiet_cycles!r}")
         self.exported_levels = exported_levels
         self.quiet_cycles = quiet_cycles
-        for option, value in (("counter_ram", counter_ram), ("collision_free", collision_free)):
+        for option, value in (("counter_ram", counter_ram), ("status_bank", status_bank),
+                              ("collision_free", collision_free)):
             if not isinstance(value, bool):
                 raise TypeError(f"Link: {option} must be True or False, not {value!r}")
         self.counter_ram = counter_ram
+        self.status_bank = status_bank
         self.deframer = Deframer(ring_bytes=rx_ring, max_payload=max_payload,
                                  queue_frames=queue_frames, collision_free=collision_free)
         self.framer = Framer(exported_levels, ring_bytes=tx_ring, max_payload=max_payload,
@@ -75,6 +81,7 @@ class Link(wiring.Component):
             "core_o":     In(stream.Signature(event_layout(exported_levels))),
             "line_error": In(1),
             "counters":   Out(LinkCounters),
+            **({"status": In(StatusCounters)} if status_bank else {}),
         })
 
     def elaborate(self, platform):
@@ -92,7 +99,13 @@ class Link(wiring.Component):
         # output stages move on: that ready chain, on through the book, was a board's longest path
         m.submodules.event_bytes = event_bytes = SyncFIFO(
             width=Shape.cast(serializer.o.payload.shape()).width, depth=2)
-        wiring.connect(m, serializer.o, event_bytes.w_stream)
+        if self.status_bank:
+            m.submodules.status_bank = status_bank = StatusBank(self.exported_levels)
+            m.d.comb += status_bank.live.eq(self.status)
+            wiring.connect(m, serializer.o, status_bank.i)
+            wiring.connect(m, status_bank.o, event_bytes.w_stream)
+        else:
+            wiring.connect(m, serializer.o, event_bytes.w_stream)
         wiring.connect(m, event_bytes.r_stream, framer.events)
         wiring.connect(m, deframer.control, framer.control)
         wiring.connect(m, deframer.host, framer.host)
@@ -149,7 +162,8 @@ class SerialLink(wiring.Component):
     instantiates between its serial pins and its :class:`~tickforge.hdl.core.Core`.
 
     Members: ``rx: In(1)`` and ``tx: Out(1)`` (the pins; ``rx`` is synchronised inside),
-    ``core_i``, ``core_o`` and ``counters`` as in :class:`Link`.
+    ``core_i``, ``core_o``, ``counters`` and (with ``status_bank``) ``status`` as in
+    :class:`Link`.
     """
 
     def __init__(self, exported_levels, divisor, **link_options):
@@ -162,11 +176,14 @@ class SerialLink(wiring.Component):
             "core_i":   Out(stream.Signature(input_beat_layout(1))),
             "core_o":   In(stream.Signature(event_layout(exported_levels))),
             "counters": Out(LinkCounters),
+            **({"status": In(StatusCounters)} if self.link.status_bank else {}),
         })
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.link = link = self.link
+        if self.link.status_bank:
+            m.d.comb += link.status.eq(self.status)
         m.submodules.receiver = receiver = self.receiver
         m.submodules.transmitter = transmitter = self.transmitter
         m.d.comb += [receiver.rx.eq(self.rx), self.tx.eq(transmitter.tx),
@@ -217,7 +234,8 @@ class LinkedCore(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.core = core = Core(self.config)
+        status_bank = self.link_options.get("status_bank", False)
+        m.submodules.core = core = Core(self.config, counters_port=status_bank)
         levels = self.config.exported_levels
         if self.divisor is None:
             m.submodules.link = link = Link(levels, **self.link_options)
@@ -239,4 +257,6 @@ class LinkedCore(wiring.Component):
             wiring.connect(m, host_rx.o, wiring.flipped(self.o))
         wiring.connect(m, link.core_i, core.i)
         wiring.connect(m, core.o, link.core_o)
+        if status_bank:
+            m.d.comb += link.status.eq(core.counters)
         return m

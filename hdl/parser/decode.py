@@ -30,12 +30,13 @@ PREFIX = 2
 MAX_LENGTH = (1 << 16) - 1
 
 
-def parser_signature(width):
+def parser_signature(width, counters_port=False):
     """Ports of a parser taking ``width`` bytes per beat (see :class:`ITCHParser`)."""
     return wiring.Signature({
         "i":   In(stream.Signature(input_beat_layout(width))),
         "o":   Out(stream.Signature(ParsedMessage)),
         "now": In(32),
+        **({"counters": Out(ParserCounters)} if counters_port else {}),
     })
 
 

@@ -38,6 +38,9 @@ class ITCHParser(wiring.Component):
     now : ``In(32)``
         The core's cycle counter; ``t_in`` is its value in the cycle a message's last byte
         was transferred on ``i``.
+    counters : ``Out(ParserCounters)``
+        With ``counters_port`` (width 1 only): the counters a status request carries, live, for
+        a core that leaves them to its link (see :class:`~tickforge.hdl.core.Core`).
 
     Latency: 1 cycle. A message is decoded in the cycle its last byte is transferred and is
     valid on ``o`` from the next cycle.
@@ -68,18 +71,25 @@ class ITCHParser(wiring.Component):
     Either way, longer units (any length up to 65535) are skipped by counting.
     """
 
-    def __init__(self, width):
+    def __init__(self, width, *, counters_port=False):
         if not isinstance(width, int) or isinstance(width, bool):
             raise TypeError(f"ITCHParser width must be an integer, not {width!r}")
         if width not in WIDTHS:
             raise ValueError(f"ITCHParser width must be 1, 2, 4 or 8 bytes, not {width}")
+        if counters_port and width != 1:
+            raise ValueError(f"ITCHParser: only the byte-wide parser has a counters port, not "
+                             f"width {width}")
         self.width = width
-        super().__init__(parser_signature(width))
+        self.counters_port = counters_port
+        super().__init__(parser_signature(width, counters_port))
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.parser = parser = SerialParser() if self.width == 1 else WideParser(self.width)
+        m.submodules.parser = parser = (SerialParser(self.counters_port) if self.width == 1 else
+                                        WideParser(self.width))
         wiring.connect(m, wiring.flipped(self.i), parser.i)
         wiring.connect(m, parser.o, wiring.flipped(self.o))
         m.d.comb += parser.now.eq(self.now)
+        if self.counters_port:
+            m.d.comb += self.counters.eq(parser.counters)
         return m

@@ -26,8 +26,9 @@ class SerialParser(wiring.Component):
     taken meanwhile, so the next unit cannot overwrite it.
     """
 
-    def __init__(self):
-        super().__init__(parser_signature(1))
+    def __init__(self, counters_port=False):
+        self.counters_port = counters_port
+        super().__init__(parser_signature(1, counters_port))
 
     def elaborate(self, platform):
         m = Module()
@@ -136,6 +137,8 @@ class SerialParser(wiring.Component):
         outcome = classify(m, length=length, message_type=unit_type, invalid_field=invalid_field)
         count(m, counters, step=step, ends=ends, truncate=truncate, outcome=outcome)
         status = status_counters(m, counters)
+        if self.counters_port:
+            m.d.comb += self.counters.eq(counters)
 
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
@@ -148,7 +151,8 @@ class SerialParser(wiring.Component):
                 ]
                 for code, (kind, fields) in DECODINGS.items():
                     for path, source in fields.items():
-                        if source is COUNTERS:
+                        # with a counters port, the link fills them into the status event
+                        if source is COUNTERS and not self.counters_port:
                             with m.If(message_type == code[0]):
                                 m.d.sync += body_field(parsed, path).eq(status)
             with m.If(ends):
