@@ -39,8 +39,9 @@ class ITCHParser(wiring.Component):
         The core's cycle counter; ``t_in`` is its value in the cycle a message's last byte
         was transferred on ``i``.
     counters : ``Out(ParserCounters)``
-        With ``counters_port`` (width 1 only): the counters a status request carries, live, for
-        a core that leaves them to its link (see :class:`~tickforge.hdl.core.Core`).
+        With ``counters_port`` (width 1 only): the counters, live, for a core that leaves them
+        to its link (see :class:`~tickforge.hdl.core.Core`); a status request's message then
+        carries none.
 
     Latency: 1 cycle. A message is decoded in the cycle its last byte is transferred and is
     valid on ``o`` from the next cycle.

@@ -5,13 +5,18 @@ counts carry across the wraps of the low bits the bank reads, and across a reset
 
 import random
 
+import pytest
 from amaranth.hdl import Module, ResetInserter, Signal
 from amaranth.lib import data
 from amaranth.sim import Simulator
 
+from tickforge.hdl.book.book import OrderBook
+from tickforge.hdl.config import CoreConfig
+from tickforge.hdl.core import Core
 from tickforge.hdl.layouts import EventKind, StatusCounters
 from tickforge.hdl.link.counters import StatusBank, status_span
 from tickforge.hdl.link.events import event_sizes
+from tickforge.hdl.parser.itch import ITCHParser
 
 LEVELS = 1
 FIRST_BIT, BITS = status_span(LEVELS)
@@ -134,3 +139,16 @@ def test_every_status_event_carries_the_counters_and_the_rest_passes_untouched(s
 
 def test_status_events_back_to_back_and_a_reset(seed):
     check(*run(seed, gap=(0, 3), reset_after=40, backpressure=0.5))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: Core(CoreConfig(width=1, symbols=2, trading=False), counters_port=True),
+    lambda: Core(CoreConfig(width=1, symbols=1, trading=True), counters_port=True),
+    lambda: OrderBook(CoreConfig(width=8, symbols=1), counters_port=True),
+    lambda: ITCHParser(8, counters_port=True),
+])
+def test_only_a_core_that_holds_its_counters_still_leaves_them_to_the_link(make):
+    """A pipelined book or a wide parser moves its counters while a STATUS event waits, so the
+    bank's snapshot would not be the event's: such a core is refused, with a message."""
+    with pytest.raises(ValueError, match="counters"):
+        make()
