@@ -1,11 +1,11 @@
 """The boards tickforge builds for: one declarative entry per build (a board's trading build,
 every kernel at a slower clock, is an entry of its own beside its book-only one).
 
-An entry names the amaranth-boards platform, the PLL settings that make the core clock, the
-baud rate of the board's USB-serial bridge, the :class:`~tickforge.hdl.config.CoreConfig` it
-runs (the largest whose build completed, fits and meets timing: see bitstreams/README.md for
-what was tried; the iCEBreaker's does not fit yet), the link's ring sizes, the LEDs, and how
-openFPGALoader reaches the board.
+An entry names the amaranth-boards platform, what makes the core clock (a PLL's settings, or
+the oscillator alone), the baud rate of the board's USB-serial bridge, the
+:class:`~tickforge.hdl.config.CoreConfig` it runs (the largest whose build completed, fits and
+meets timing: see bitstreams/README.md for what was tried), the link's ring sizes, the LEDs,
+and how openFPGALoader reaches the board.
 """
 
 from dataclasses import dataclass, field, replace
@@ -17,7 +17,7 @@ from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
 from ..hdl.config import CoreConfig
 from ..hdl.layouts import LINK_MAX_PAYLOAD
-from .pll import ICE40PLL, ECP5PLL
+from .clocks import ECP5PLL, ICE40PLL, Oscillator
 
 
 __all__ = ["Board", "BOARDS", "board"]
@@ -34,7 +34,7 @@ class Board:
     name:         str
     title:        str
     platform:     type
-    pll:          object
+    clock:        object   # a clocks.Oscillator, ICE40PLL or ECP5PLL
     baud:         int
     config:       CoreConfig
     link:         dict
@@ -56,7 +56,7 @@ class Board:
 
     @property
     def clock_hz(self):
-        return self.pll.f_out_hz
+        return self.clock.f_out_hz
 
     @property
     def max_payload(self):
@@ -107,10 +107,11 @@ BOARDS = {board.name: board for board in [
         name="icebreaker",
         title="1BitSquared iCEBreaker (Lattice iCE40UP5K, FT2232H)",
         platform=ICEBreakerPlatform,
-        # 12 MHz × 64 / 16 = 48 MHz; 48 MHz / 3 Mbaud = 16 cycles per bit
-        pll=ICE40PLL(12e6, divr=0, divf=63, divq=4, filter_range=1),
+        # the 12 MHz oscillator, no PLL: this config reaches some 17 MHz on the nearly full
+        # UP5K, and the PLL's lowest output, 16 MHz, is no whole multiple of 3 Mbaud.
+        # 12 MHz / 3 Mbaud = 4 cycles per bit
+        clock=Oscillator(12e6),
         baud=3_000_000,
-        # still 1.1 times the FPGA: see bitstreams/README.md
         config=_SMALL_PART_CONFIG,
         link=_SMALL_PART_LINK,
         leds={("led_g", 0): ("alive", "rx", "tx"), ("led_r", 0): ("error",)},
@@ -125,7 +126,7 @@ BOARDS = {board.name: board for board in [
         platform=ICE40HX8KBEVNPlatform,
         # 12 MHz × 48 / 16 = 36 MHz; 36 MHz / 6 Mbaud (the FT2232H's 12 MHz ÷ 2) = 6 cycles per
         # bit. The oscillator reaches the PLL through a global buffer (J3 is no PLL pin)
-        pll=ICE40PLL(12e6, divr=0, divf=47, divq=4, filter_range=1, reference="core"),
+        clock=ICE40PLL(12e6, divr=0, divf=47, divq=4, filter_range=1, reference="core"),
         baud=6_000_000,
         # the iCEBreaker's gateware, which fits this part's 7,680 logic cells
         config=_SMALL_PART_CONFIG,
@@ -143,7 +144,7 @@ BOARDS = {board.name: board for board in [
         platform=ULX3S_85F_Platform,
         # 25 MHz × 6 / 5 = 30 MHz; 30 MHz / 3 Mbaud (the FT231X's fastest) = 10 cycles per bit.
         # This speed grade 6 part reaches 39.7 MHz with this config: see bitstreams/README.md
-        pll=ECP5PLL(25e6, clki_div=5, clkfb_div=6, clkop_div=20, clkop_cphase=19),
+        clock=ECP5PLL(25e6, clki_div=5, clkfb_div=6, clkop_div=20, clkop_cphase=19),
         baud=3_000_000,
         config=_ULX3S_CONFIG,
         link=dict(),
@@ -160,7 +161,7 @@ BOARDS = {board.name: board for board in [
         platform=ECPIX585Platform,
         # 100 MHz × 12 / 25 = 48 MHz; 48 MHz / 12 Mbaud (the FT2232H's fastest) = 4 cycles per
         # bit. On this speed grade 8 part the ULX3S's design runs half as fast again
-        pll=ECP5PLL(100e6, clki_div=25, clkfb_div=12, clkop_div=12, clkop_cphase=11),
+        clock=ECP5PLL(100e6, clki_div=25, clkfb_div=12, clkop_div=12, clkop_cphase=11),
         baud=12_000_000,
         config=_ECPIX5_CONFIG,
         link=dict(),
@@ -178,12 +179,12 @@ BOARDS.update((board.name, board) for board in [
     replace(
         BOARDS["ulx3s"], name="ulx3s-trading", title=BOARDS["ulx3s"].title + ", trading kernels",
         # 25 MHz × 3 / 5 = 15 MHz; 15 MHz / 3 Mbaud = 5 cycles per bit
-        pll=ECP5PLL(25e6, clki_div=5, clkfb_div=3, clkop_div=40, clkop_cphase=39),
+        clock=ECP5PLL(25e6, clki_div=5, clkfb_div=3, clkop_div=40, clkop_cphase=39),
         config=_TRADING_CONFIG),
     replace(
         BOARDS["ecpix5"], name="ecpix5-trading", title=BOARDS["ecpix5"].title + ", trading kernels",
         # 100 MHz × 6 / 25 = 24 MHz; 24 MHz / 6 Mbaud = 4 cycles per bit
-        pll=ECP5PLL(100e6, clki_div=25, clkfb_div=6, clkop_div=25, clkop_cphase=24),
+        clock=ECP5PLL(100e6, clki_div=25, clkfb_div=6, clkop_div=25, clkop_cphase=24),
         baud=6_000_000, config=_TRADING_CONFIG),
 ])
 """The trading builds: the same boards, every kernel, a slower clock (see bitstreams/README.md)."""

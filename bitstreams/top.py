@@ -1,7 +1,7 @@
-"""The board top: oscillator → PLL → ``sync`` domain; UART pins ↔ :class:`SerialLink` ↔
+"""The board top: oscillator (→ PLL) → ``sync`` domain; UART pins ↔ :class:`SerialLink` ↔
 :class:`Core`; a reset button; LEDs that show the link working.
 
-One clock domain: the link and the core run on the PLL's clock, so no stream crosses a clock
+One clock domain: the link and the core run on the board's core clock, so no stream crosses a clock
 boundary (a UART byte every ``10 × divisor`` cycles leaves the width-1 core idle most of the
 time; a faster core clock would buy nothing but a clock-crossing FIFO as wide as an event).
 """
@@ -12,14 +12,13 @@ from amaranth.lib.cdc import FFSynchronizer, ResetSynchronizer
 
 from ..hdl.core import Core
 from ..hdl.link import SerialLink
-from .pll import ICE40PLL
 
 
 __all__ = ["BoardTop", "LED_ROLES"]
 
 
 LED_ROLES = {
-    "alive": "blinks once a second: the PLL locked and the design is out of reset",
+    "alive": "blinks once a second: the clock runs and the design is out of reset",
     "rx":    "flashes for each good DATA frame from the host",
     "tx":    "flashes for each DATA frame of events sent to the host",
     "error": "lit for a while after any refused or lost byte or frame (bad CRC or header, "
@@ -28,7 +27,7 @@ LED_ROLES = {
 """What a board's LEDs can show; a board maps each LED it has to a set of these."""
 
 SETTLE_CYCLES = 1 << 12
-"""Cycles after the PLL locks before reset is released: the iCE40's block RAM reads garbage for
+"""Cycles after the clock locks before reset is released: the iCE40's block RAM reads garbage for
 about 3 µs after configuration, and a held reset covers that on every board."""
 
 FLASH_MS = 40
@@ -49,14 +48,10 @@ class BoardTop(Elaboratable):
 
         m.domains.sync = ClockDomain("sync")
         oscillator = platform.request(platform.default_clk, dir="-")
-        if isinstance(board.pll, ICE40PLL):   # it takes the pad (and buffers it if need be)
-            clk, locked = board.pll.instance(m, oscillator)
-        else:
-            m.submodules.oscillator = buffer = io.Buffer("i", oscillator)
-            clk, locked = board.pll.instance(m, buffer.i)
-        m.d.comb += ClockSignal("sync").eq(clk)   # nextpnr derives its constraint from the PLL
+        clk, locked = board.clock.instance(m, oscillator)
+        m.d.comb += ClockSignal("sync").eq(clk)   # nextpnr's constraint: the PLL's or the pin's
 
-        # reset: until the PLL has been locked for SETTLE_CYCLES, and while the button is held
+        # reset: until the clock has been locked for SETTLE_CYCLES, and while the button is held
         m.domains.por = ClockDomain("por", reset_less=True)
         m.d.comb += ClockSignal("por").eq(clk)
         locked_sync = Signal()

@@ -1,7 +1,6 @@
-"""The real builds, with the pip toolchain: the ULX3S (ECP5) and iCE40-HX8K bitstreams fit,
-meet timing with margin and are bit-identical to the committed reference builds whenever their
-inputs are; the iCEBreaker is recorded as not fitting yet (a strict xfail: once it fits, the
-test says so).
+"""The real builds, with the pip toolchain: the ULX3S (ECP5) and iCEBreaker (iCE40UP5K)
+bitstreams fit, meet timing with margin and are bit-identical to the committed reference builds
+whenever their inputs are.
 
 Each board is built once per run: the build lands in a folder shared by the xdist workers of
 the run, under a file lock, so a second worker reuses the first one's result.
@@ -42,9 +41,10 @@ def _built(name, factory):
         return json.loads((output / "manifest.json").read_text()), output
 
 
-BUILT_IN_CI = ["ice40-hx8k", "ulx3s"]
-"""One board of each FPGA family whose build fits: the ULX3S is the suite's longest test (about
-11 minutes), the HX8K's takes about 3."""
+BUILT_IN_CI = ["icebreaker", "ulx3s"]
+"""One board of each FPGA family, the smallest parts: the ULX3S is the suite's longest test
+(about 11 minutes), the iCEBreaker's takes 1 to 3. The iCE40-HX8K runs the iCEBreaker's
+gateware but for its clock, so the smoke test's check of its reference inputs suffices."""
 
 
 @pytest.fixture(scope="module", params=BUILT_IN_CI)
@@ -78,10 +78,3 @@ def test_rebuild_matches_the_reference(built):
         f"BOARD={name}`, check the figures in bitstreams/README.md and commit the manifest "
         f"(this run's is {output / 'manifest.json'})")
     assert reference["sha256"] == manifest["sha256"], "same inputs built a different bitstream"
-
-
-@pytest.mark.xfail(raises=BuildError, strict=True,
-                   reason="the link and a one-symbol core need 5,296 logic cells; the "
-                          "iCE40UP5K has 5,280 (see bitstreams/README.md)")
-def test_icebreaker_fits(tmp_path_factory):
-    _built("icebreaker", tmp_path_factory)

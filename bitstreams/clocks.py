@@ -1,24 +1,42 @@
-"""Phase-locked loops that make a board's core clock from its oscillator.
+"""What makes a board's core clock: its oscillator, alone or through a phase-locked loop.
 
-Each class holds the divider settings (what ``icepll`` / ``ecppll`` would print), checks them
-against the datasheet's ranges in its constructor, and computes the output frequency, so a
+Each PLL class holds the divider settings (what ``icepll`` / ``ecppll`` would print), checks
+them against the datasheet's ranges in its constructor, and computes the output frequency, so a
 board entry states its settings once and the build, the manifest and the tests all read the
-frequency from the same arithmetic. ``instance(m, clk_in)`` adds the primitive to a module and
-returns ``(clk_out, locked)``.
+frequency from the same arithmetic. ``instance(m, pad)`` takes the oscillator's pin, adds what
+it needs to a module and returns ``(clk_out, locked)``.
 """
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Instance, Signal
+from amaranth.hdl import Const, Instance, Signal
 from amaranth.lib import io
 
 
-__all__ = ["ICE40PLL", "ECP5PLL"]
+__all__ = ["Oscillator", "ICE40PLL", "ECP5PLL"]
 
 
 def _need(condition, message):
     if not condition:
         raise ValueError(message)
+
+
+@dataclass(frozen=True)
+class Oscillator:
+    """No PLL: the oscillator is the core clock, for a design whose Fmax is below what a PLL
+    could usefully make (the iCE40's PLL gives 16 MHz at least)."""
+    f_in_hz: float
+
+    @property
+    def f_out_hz(self):
+        return self.f_in_hz
+
+    def instance(self, m, pad):
+        m.submodules.oscillator = buffer = io.Buffer("i", pad)
+        return buffer.i, Const(1)
+
+    def as_dict(self):
+        return None
 
 
 @dataclass(frozen=True)
@@ -120,8 +138,8 @@ class ECP5PLL:
     def vco_hz(self):
         return self.f_out_hz * self.clkop_div
 
-    def instance(self, m, clk_in):
-        """``clk_in``: the oscillator's buffered signal."""
+    def instance(self, m, pad):
+        m.submodules.oscillator = buffer = io.Buffer("i", pad)
         clk, locked = Signal(name="pll_clk"), Signal(name="pll_locked")
         m.submodules.pll = Instance(
             "EHXPLLL",
@@ -134,7 +152,7 @@ class ECP5PLL:
             p_CLKOP_ENABLE="ENABLED", p_CLKOP_DIV=self.clkop_div,
             p_CLKOP_CPHASE=self.clkop_cphase, p_CLKOP_FPHASE=0,
             p_CLKI_DIV=self.clki_div, p_CLKFB_DIV=self.clkfb_div, p_FEEDBK_PATH="CLKOP",
-            i_CLKI=clk_in, i_CLKFB=clk, i_RST=0, i_STDBY=0, i_PHASESEL0=0, i_PHASESEL1=0,
+            i_CLKI=buffer.i, i_CLKFB=clk, i_RST=0, i_STDBY=0, i_PHASESEL0=0, i_PHASESEL1=0,
             i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1, i_PLLWAKESYNC=0, i_ENCLKOP=0,
             o_CLKOP=clk, o_LOCK=locked)
         return clk, locked
