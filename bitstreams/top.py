@@ -7,11 +7,11 @@ time; a faster core clock would buy nothing but a clock-crossing FIFO as wide as
 """
 
 from amaranth.hdl import Cat, ClockDomain, ClockSignal, Elaboratable, Module, Mux, Signal
-from amaranth.lib import io, wiring
+from amaranth.lib import io
 from amaranth.lib.cdc import FFSynchronizer, ResetSynchronizer
 
 from ..hdl.core import Core
-from ..hdl.link import SerialLink
+from ..hdl.link import SerialLink, connect_core
 
 
 __all__ = ["BoardTop", "LED_ROLES"]
@@ -75,10 +75,7 @@ class BoardTop(Elaboratable):
         m.submodules.uart_rx = uart_rx = io.Buffer("i", uart.rx)
         m.submodules.uart_tx = uart_tx = io.Buffer("o", uart.tx)
         m.d.comb += [link.rx.eq(uart_rx.i), uart_tx.o.eq(link.tx)]
-        wiring.connect(m, link.core_i, core.i)
-        wiring.connect(m, core.o, link.core_o)
-        if self.core.counters_port:
-            m.d.comb += link.status.eq(core.counters)
+        connect_core(m, link, core)
 
         self._leds(m, platform, link.counters)
         return m

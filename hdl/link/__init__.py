@@ -6,8 +6,8 @@ from .uart import UARTRx, UARTTx
 from .events import EventSerializer, event_sizes
 from .framing import Deframer, Framer, FrameSender
 from .counters import CounterBank
-from .top import Link, SerialLink, LinkedCore
+from .top import Link, SerialLink, LinkedCore, connect_core
 
 
 __all__ = ["UARTRx", "UARTTx", "EventSerializer", "event_sizes", "Deframer", "Framer",
-           "FrameSender", "CounterBank", "Link", "SerialLink", "LinkedCore"]
+           "FrameSender", "CounterBank", "Link", "SerialLink", "LinkedCore", "connect_core"]

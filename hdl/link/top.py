@@ -1,6 +1,7 @@
 """The host link around a core: :class:`Link` (bytes ⇄ frames ⇄ core streams),
 :class:`SerialLink` (the same behind a UART, for a board's two pins) and :class:`LinkedCore`
-(link and core with the native harness's ``i``/``o`` ports: a board in software)."""
+(link and core with the native harness's ``i``/``o`` ports: a board in software);
+:func:`connect_core` wires a link to its core."""
 
 from amaranth.hdl import Module, Shape, Signal, unsigned
 from amaranth.lib import stream, wiring
@@ -17,7 +18,7 @@ from .framing import Deframer, Framer, FrameSender
 from .uart import UARTRx, UARTTx
 
 
-__all__ = ["Link", "SerialLink", "LinkedCore"]
+__all__ = ["Link", "SerialLink", "LinkedCore", "connect_core"]
 
 
 class Link(wiring.Component):
@@ -234,8 +235,8 @@ class LinkedCore(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        status_bank = self.link_options.get("status_bank", False)
-        m.submodules.core = core = Core(self.config, counters_port=status_bank)
+        m.submodules.core = core = Core(self.config,
+                                        counters_port=self.link_options.get("status_bank", False))
         levels = self.config.exported_levels
         if self.divisor is None:
             m.submodules.link = link = Link(levels, **self.link_options)
@@ -255,8 +256,23 @@ class LinkedCore(wiring.Component):
                          self.i.ready.eq(host_tx.i.ready),
                          link.rx.eq(host_tx.tx), host_rx.rx.eq(link.tx)]
             wiring.connect(m, host_rx.o, wiring.flipped(self.o))
-        wiring.connect(m, link.core_i, core.i)
-        wiring.connect(m, core.o, link.core_o)
-        if status_bank:
-            m.d.comb += link.status.eq(core.counters)
+        connect_core(m, link, core)
         return m
+
+
+def connect_core(m, link, core):
+    """Wire ``link`` (a :class:`Link` or :class:`SerialLink`) and ``core`` both ways. A link with
+    a ``status_bank`` writes the STATUS events' counters, which only a
+    ``Core(counters_port=True)`` leaves to it, and such a core's STATUS events carry none
+    without the bank: the two must come together, or the host would read zeros."""
+    bank = "status" in link.signature.members
+    port = "counters" in core.signature.members
+    if bank != port:
+        raise ValueError(
+            "a link with status_bank=True needs a Core(counters_port=True), and such a core "
+            f"needs that link: here the link {'has' if bank else 'has no'} status bank and the "
+            f"core {'hands out' if port else 'keeps'} its counters")
+    wiring.connect(m, link.core_i, core.i)
+    wiring.connect(m, core.o, link.core_o)
+    if bank:
+        m.d.comb += link.status.eq(core.counters)

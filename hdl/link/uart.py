@@ -1,6 +1,7 @@
 """UART, 8N1: one start bit (0), 8 data bits least significant first, one stop bit (1); the
 line idles at 1. ``divisor`` = clock cycles per bit (clock frequency / baud rate), a build
-parameter: 48 MHz / 16 = 3 Mbaud, the top rate of an FT2232H.
+parameter: 12 MHz / 4 = 3 Mbaud on the iCEBreaker, 48 MHz / 4 = 12 Mbaud (an FT2232H's top
+rate) on the ECPIX-5.
 """
 
 from amaranth.hdl import Module, Signal, Cat, unsigned

@@ -16,6 +16,7 @@ from tickforge.hdl.core import Core
 from tickforge.hdl.layouts import EventKind, StatusCounters
 from tickforge.hdl.link.counters import StatusBank, status_span
 from tickforge.hdl.link.events import event_sizes
+from tickforge.hdl.link.top import Link, connect_core
 from tickforge.hdl.parser.itch import ITCHParser
 
 LEVELS = 1
@@ -152,3 +153,15 @@ def test_only_a_core_that_holds_its_counters_still_leaves_them_to_the_link(make)
     bank's snapshot would not be the event's: such a core is refused, with a message."""
     with pytest.raises(ValueError, match="counters"):
         make()
+
+
+@pytest.mark.parametrize("bank", [True, False])
+def test_a_link_and_its_core_agree_on_who_keeps_the_status_counters(bank):
+    """A bank beside a core that fills in its own counters (or a core that leaves them to a link
+    with no bank) would send STATUS events with zero counters: wiring them is refused."""
+    config = CoreConfig(width=1, symbols=1, trading=False)
+    m = Module()
+    link, core = Link(LEVELS, status_bank=bank), Core(config, counters_port=not bank)
+    with pytest.raises(ValueError, match="status_bank=True needs a Core\\(counters_port=True\\)"):
+        connect_core(m, link, core)
+    connect_core(m, Link(LEVELS, status_bank=bank), Core(config, counters_port=bank))
