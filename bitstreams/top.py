@@ -1,9 +1,9 @@
 """The board top: oscillator (→ PLL) → ``sync`` domain; UART pins ↔ :class:`SerialLink` ↔
 :class:`Core`; a reset button; LEDs that show the link working.
 
-One clock domain: the link and the core run on the board's core clock, so no stream crosses a clock
-boundary (a UART byte every ``10 × divisor`` cycles leaves the width-1 core idle most of the
-time; a faster core clock would buy nothing but a clock-crossing FIFO as wide as an event).
+One clock domain: the link and the core run on one clock, so no stream crosses a clock boundary
+(a UART byte every ``10 × divisor`` cycles leaves the width-1 core idle most of the time; a
+faster core clock would buy nothing but a clock-crossing FIFO as wide as an event).
 """
 
 from amaranth.hdl import Cat, ClockDomain, ClockSignal, Elaboratable, Module, Mux, Signal
