@@ -177,7 +177,8 @@ def cell_count(statistics, cell_type):
 
 
 def _fmax(report):
-    """Achieved Fmax per clock; the PLL's output net, ``clk``, is the ``sync`` domain."""
+    """Achieved Fmax per clock; the net ``clk`` (a PLL's output, or the oscillator's) is the
+    ``sync`` domain."""
     return {"sync" if clock.removeprefix("$glbnet$") == "clk" else clock:
             round(value["achieved"], 2)
             for clock, value in report["fmax"].items()}

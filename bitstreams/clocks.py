@@ -21,6 +21,12 @@ def _need(condition, message):
         raise ValueError(message)
 
 
+def _need_within(owner, what, hz, low, high):
+    """A frequency inside its datasheet range, or a message naming both."""
+    _need(low <= hz <= high,
+          f"{owner}: {what} {hz / 1e6:.3f} MHz is outside {low / 1e6:g}..{high / 1e6:g} MHz")
+
+
 @dataclass(frozen=True)
 class Oscillator:
     """No PLL: the oscillator is the core clock, for a design whose Fmax is below what a PLL
@@ -62,12 +68,9 @@ class ICE40PLL:
               f"ICE40PLL: reference must be 'pad' or 'core', not {self.reference!r}")
         _need(0 <= self.divr <= 15 and 0 <= self.divf <= 127 and 1 <= self.divq <= 6
               and 0 <= self.filter_range <= 7, f"ICE40PLL: a divider is out of range: {self}")
-        pfd = self.f_in_hz / (self.divr + 1)
-        _need(10e6 <= pfd <= 133e6, f"ICE40PLL: PFD {pfd / 1e6:.3f} MHz is outside 10..133 MHz")
-        _need(533e6 <= self.vco_hz <= 1066e6,
-              f"ICE40PLL: VCO {self.vco_hz / 1e6:.1f} MHz is outside 533..1066 MHz")
-        _need(16e6 <= self.f_out_hz <= 275e6,
-              f"ICE40PLL: output {self.f_out_hz / 1e6:.3f} MHz is outside 16..275 MHz")
+        _need_within("ICE40PLL", "PFD", self.f_in_hz / (self.divr + 1), 10e6, 133e6)
+        _need_within("ICE40PLL", "VCO", self.vco_hz, 533e6, 1066e6)
+        _need_within("ICE40PLL", "output", self.f_out_hz, 16e6, 275e6)
 
     @property
     def vco_hz(self):
@@ -123,12 +126,9 @@ class ECP5PLL:
         _need(1 <= self.clki_div <= 128 and 1 <= self.clkfb_div <= 128
               and 1 <= self.clkop_div <= 128 and 0 <= self.clkop_cphase < 128,
               f"ECP5PLL: a divider is out of range: {self}")
-        pfd = self.f_in_hz / self.clki_div
-        _need(3.125e6 <= pfd <= 400e6, f"ECP5PLL: PFD {pfd / 1e6:.3f} MHz is outside 3.125..400 MHz")
-        _need(400e6 <= self.vco_hz <= 800e6,
-              f"ECP5PLL: VCO {self.vco_hz / 1e6:.1f} MHz is outside 400..800 MHz")
-        _need(3.125e6 <= self.f_out_hz <= 400e6,
-              f"ECP5PLL: output {self.f_out_hz / 1e6:.3f} MHz is outside 3.125..400 MHz")
+        _need_within("ECP5PLL", "PFD", self.f_in_hz / self.clki_div, 3.125e6, 400e6)
+        _need_within("ECP5PLL", "VCO", self.vco_hz, 400e6, 800e6)
+        _need_within("ECP5PLL", "output", self.f_out_hz, 3.125e6, 400e6)
 
     @property
     def f_out_hz(self):

@@ -78,8 +78,8 @@ class OrderBook(wiring.Component):
     registers and that message; and it takes the message only as the match drops it or the
     cycle after its event is taken. So it holds one message at a time: a side step takes at most
     about 280 cycles with the boards' 16 levels (a replace makes two), and a message that moves
-    a side is 21 bytes or more with its length, 1,260 cycles on the fastest board's line (the
-    HX8K's, 60 cycles a byte), so behind a UART the book keeps up.
+    a side is 21 bytes or more with its length, 840 cycles on the fastest board's line (the
+    iCEBreaker's, 40 cycles a byte), so behind a UART the book keeps up.
 
     For the kernels after it, a subscription leaves as CLEAR, a parameter write as CONFIG and a
     host fill as FILL (see the model).
